@@ -1,0 +1,23 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The SyncLayer library declares no package dependencies: only the toolchain
+// (Foundation, Dispatch) and system libraries (SQLite; libcurl from the
+// realtime layer on). Third-party packages belong in Examples/Package.swift.
+let package = Package(
+    name: "SyncLayer",
+    platforms: [.macOS(.v13), .iOS(.v16), .tvOS(.v16), .watchOS(.v9), .visionOS(.v1)],
+    products: [
+        .library(name: "SyncLayer", targets: ["SyncLayer"]),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
+        .target(name: "SyncLayer", dependencies: ["CSQLite"]),
+        .testTarget(name: "SyncLayerTests", dependencies: ["SyncLayer"]),
+    ],
+    swiftLanguageModes: [.v6]
+)
