@@ -1,0 +1,134 @@
+import Foundation
+
+/// A JSON value: the type of every document field.
+///
+/// Only JSON-representable values can be built, so a document always encodes.
+/// Literals type-check directly:
+///
+/// ```swift
+/// let data: [String: JSONValue] = ["text": "Buy milk", "done": false, "tags": ["home"], "prio": 2]
+/// ```
+///
+/// Numbers keep their kind: `1` is ``int(_:)``, `1.5` is ``double(_:)``; the two compare
+/// equal in queries when their values are equal. A non-finite double (NaN, infinity) has
+/// no JSON form: writing one is rejected with ``SyncLayerError/Code/invalidDocument``.
+public enum JSONValue: Sendable, Hashable {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+}
+
+extension JSONValue {
+    /// The string, if this is a string.
+    public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
+    /// The boolean, if this is a boolean.
+    public var boolValue: Bool? { if case .bool(let b) = self { b } else { nil } }
+    /// The integer, if this is an integer (or a double with an exact integer value).
+    public var intValue: Int? {
+        switch self {
+        case .int(let i): i
+        case .double(let d): Int(exactly: d)
+        default: nil
+        }
+    }
+    /// The number as a double, if this is a number.
+    public var doubleValue: Double? {
+        switch self {
+        case .int(let i): Double(i)
+        case .double(let d): d
+        default: nil
+        }
+    }
+    /// The elements, if this is an array.
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+    /// The members, if this is an object.
+    public var objectValue: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
+    /// Whether this is `null`.
+    public var isNull: Bool { self == .null }
+
+    /// The member named `key`, if this is an object that has it.
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let o) = self { o[key] } else { nil }
+    }
+
+    /// The value at a dot path (`"meta.priority"`), or `nil` when any step is missing.
+    public func value(atPath path: String) -> JSONValue? {
+        var current = self
+        for segment in path.split(separator: ".", omittingEmptySubsequences: false) {
+            guard case .object(let o) = current, let next = o[String(segment)] else { return nil }
+            current = next
+        }
+        return current
+    }
+}
+
+extension JSONValue: ExpressibleByNilLiteral {
+    public init(nilLiteral: ()) { self = .null }
+}
+extension JSONValue: ExpressibleByBooleanLiteral {
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+}
+extension JSONValue: ExpressibleByIntegerLiteral {
+    public init(integerLiteral value: Int) { self = .int(value) }
+}
+extension JSONValue: ExpressibleByFloatLiteral {
+    public init(floatLiteral value: Double) { self = .double(value) }
+}
+extension JSONValue: ExpressibleByStringLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+}
+extension JSONValue: ExpressibleByArrayLiteral {
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+}
+extension JSONValue: ExpressibleByDictionaryLiteral {
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        // Like Dictionary(uniqueKeysWithValues:), but a repeated key keeps the last value
+        // instead of trapping.
+        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+    }
+}
+
+extension JSONValue: CustomStringConvertible {
+    /// The compact JSON text (keys sorted).
+    public var description: String { JSONText.encode(self) }
+}
+
+extension JSONValue: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let b = try? container.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? container.decode(Int.self) {
+            self = .int(i)
+        } else if let d = try? container.decode(Double.self) {
+            self = .double(d)
+        } else if let s = try? container.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? container.decode([JSONValue].self) {
+            self = .array(a)
+        } else if let o = try? container.decode([String: JSONValue].self) {
+            self = .object(o)
+        } else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "Not a JSON value")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let b): try container.encode(b)
+        case .int(let i): try container.encode(i)
+        case .double(let d): try container.encode(d)
+        case .string(let s): try container.encode(s)
+        case .array(let a): try container.encode(a)
+        case .object(let o): try container.encode(o)
+        }
+    }
+}

@@ -1,0 +1,34 @@
+import Foundation
+
+/// How a conflict between a local change and a remote change is resolved.
+public enum ConflictStrategy: String, Sendable, Hashable, CaseIterable {
+    /// The change with the later hybrid-logical-clock stamp wins.
+    case lastWriteWins
+    /// The server's version wins.
+    case serverWins
+    /// The local version wins and is pushed.
+    case clientWins
+    /// ``SyncConfig/customConflictResolver`` decides.
+    case custom
+}
+
+/// What a custom resolver sees.
+public struct ConflictContext: Sendable {
+    /// The collection of the document.
+    public let collection: String
+    /// The document id.
+    public let documentID: String
+    /// The local document data (`nil`: deleted locally).
+    public let local: [String: JSONValue]?
+    /// The remote document data (`nil`: deleted on the server).
+    public let remote: [String: JSONValue]?
+    /// The last server-confirmed data both sides started from (`nil`: unknown).
+    public let base: [String: JSONValue]?
+    /// The local change time.
+    public let localUpdatedAt: Date
+    /// The remote change time.
+    public let remoteUpdatedAt: Date
+}
+
+/// A resolver for ``ConflictStrategy/custom``: returns the data to keep, or `nil` to delete.
+public typealias CustomConflictResolver = @Sendable (ConflictContext) -> [String: JSONValue]?

@@ -1,0 +1,106 @@
+/// A query over one collection: filters, sort keys and paging, run in SQLite.
+///
+/// Queries are values: every builder method returns a new query and leaves the old one as it
+/// was. Start one from a collection:
+///
+/// ```swift
+/// let open = try await todos.where("done", isEqualTo: false).orderBy("text").limit(20).get()
+/// let urgent = try await todos.where("meta.priority", isGreaterThan: 2).count()
+/// ```
+///
+/// Results come in the order of the `orderBy` keys, then in insertion order. `null` and missing
+/// values sort first in ascending order and last in descending order; across kinds, numbers
+/// (and booleans, as 0 and 1) sort before strings.
+public struct Query<Element: Sendable>: QueryBuilding {
+    let spec: QuerySpec
+    let source: CollectionSource
+    let transform: @Sendable (Document) throws -> Element
+
+    init(spec: QuerySpec, source: CollectionSource, transform: @escaping @Sendable (Document) throws -> Element) {
+        self.spec = spec
+        self.source = source
+        self.transform = transform
+    }
+
+    public var query: Query<Element> { self }
+
+    func with(_ change: (inout QuerySpec) -> Void) -> Query<Element> {
+        var spec = spec
+        change(&spec)
+        return Query(spec: spec, source: source, transform: transform)
+    }
+
+    /// The matching documents.
+    public func get() async throws -> [Element] {
+        try documents().map(transform)
+    }
+
+    /// The first matching document, or nil.
+    public func first() async throws -> Element? {
+        try with { $0.limit = 1 }.documents().first.map(transform)
+    }
+
+    /// How many documents match (after `offset` and `limit`, when set).
+    public func count() async throws -> Int {
+        let store = try source.store()
+        let (sql, bindings) = try QuerySQL.count(spec)
+        return try store.scalar(sql: sql, bindings: bindings)
+    }
+
+    /// The current result, then a new result after each committed change to the collection
+    /// that alters it.
+    ///
+    /// The observation ends when the consuming loop ends, when its task is cancelled, or when
+    /// the ``SyncLayer`` closes. A consumer slower than the writes gets the latest result,
+    /// never a backlog.
+    ///
+    /// ```swift
+    /// for try await open in todos.where("done", isEqualTo: false).watch() { render(open) }
+    /// ```
+    public func watch() -> QueryObservation<Element> {
+        QueryObservation(query: self)
+    }
+
+    func documents() throws -> [Document] {
+        let store = try source.store()
+        let (sql, bindings) = try QuerySQL.select(spec)
+        return try store.documents(sql: sql, bindings: bindings)
+    }
+
+    /// The query plan SQLite chose (`EXPLAIN QUERY PLAN`), one line per step.
+    public func explain() async throws -> [String] {
+        let store = try source.store()
+        let (sql, bindings) = try QuerySQL.select(spec)
+        return try store.read { db in
+            let statement = try db.statement("EXPLAIN QUERY PLAN " + sql)
+            try statement.bind(bindings)
+            var lines: [String] = []
+            while try statement.step() { lines.append(statement.text(3) ?? "") }
+            return lines
+        }
+    }
+}
+
+/// The collection a query or reference reads: its name and the store, or why it is unusable.
+struct CollectionSource: Sendable {
+    let name: String
+    private let resolved: Result<LocalStore, SyncLayerError>
+
+    init(name: String, store: LocalStore, known: Set<String>) {
+        self.name = name
+        do {
+            try Identifiers.validateCollection(name)
+            guard known.contains(name) else {
+                throw SyncLayerError(.unknownCollection, "collection '\(name)' is not in SyncConfig.collections")
+            }
+            resolved = .success(store)
+        } catch let error as SyncLayerError {
+            resolved = .failure(error)
+        } catch {
+            resolved = .failure(SyncLayerError(.invalidCollectionName, "\(error)"))
+        }
+    }
+
+    /// The store, or the typed error that makes this collection unusable.
+    func store() throws -> LocalStore { try resolved.get() }
+}

@@ -1,0 +1,220 @@
+import CSQLite
+import Foundation
+
+/// A value bound to, or read from, a SQLite statement.
+enum SQLValue: Sendable, Hashable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+}
+
+/// One SQLite connection and its cache of prepared statements.
+///
+/// Not thread-safe by itself: ``LocalStore`` is its only owner and serialises every call.
+final class Database {
+    let handle: OpaquePointer
+    private var statements: [String: Statement] = [:]
+    private var isOpen = true
+
+    /// Where and how to open the file.
+    struct Options {
+        var path: String?            // nil: in-memory
+        var synchronousFull = false
+        var busyTimeoutMilliseconds: Int32 = 5_000
+    }
+
+    init(_ options: Options) throws(StoreError) {
+        let path = options.path ?? ":memory:"
+        if let file = options.path { try Database.createPrivateFile(at: file) }
+        var db: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open database"
+            if let db { sqlite3_close_v2(db) }
+            throw StoreError(resultCode: rc & 0xFF, extendedResultCode: rc, message: message, sql: nil)
+        }
+        handle = db
+        sqlite3_extended_result_codes(db, 1)
+        sqlite3_busy_timeout(db, options.busyTimeoutMilliseconds)
+        do throws(StoreError) {
+            if options.path != nil {
+                // Debian builds SQLite with DEFAULT_WAL_SYNCHRONOUS=2, so NORMAL must be set on
+                // every connection, after switching to WAL.
+                let mode = try scalarText("PRAGMA journal_mode=WAL")
+                if mode?.lowercased() != "wal" {
+                    throw StoreError(resultCode: SQLITE_CANTOPEN, message: "cannot enable WAL (journal_mode=\(mode ?? "nil"))",
+                                     sql: "PRAGMA journal_mode=WAL")
+                }
+            }
+            try execute("PRAGMA synchronous=\(options.synchronousFull ? "FULL" : "NORMAL")")
+            try execute("PRAGMA temp_store=MEMORY")
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    deinit { close() }
+
+    /// Creates the file with mode 0600 before SQLite opens it; SQLite gives its -wal and -shm
+    /// files the same mode.
+    private static func createPrivateFile(at path: String) throws(StoreError) {
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd >= 0 { _ = Foundation.close(fd); return }
+        if errno == EEXIST { return }
+        let reason = String(cString: strerror(errno))
+        throw StoreError(resultCode: SQLITE_CANTOPEN, message: "cannot create \(path): \(reason)", sql: nil)
+    }
+
+    func close() {
+        guard isOpen else { return }
+        isOpen = false
+        for statement in statements.values { statement.finalize() }
+        statements.removeAll()
+        sqlite3_close_v2(handle)
+    }
+
+    // MARK: Errors
+
+    func error(_ rc: Int32, sql: String?) -> StoreError {
+        StoreError(resultCode: rc & 0xFF, extendedResultCode: sqlite3_extended_errcode(handle),
+                   message: String(cString: sqlite3_errmsg(handle)), sql: sql)
+    }
+
+    // MARK: Statements
+
+    /// Runs statements that take no parameters (schema changes, pragmas).
+    func execute(_ sql: String) throws(StoreError) {
+        let rc = sqlite3_exec(handle, sql, nil, nil, nil)
+        guard rc == SQLITE_OK else { throw error(rc, sql: sql) }
+    }
+
+    /// A prepared statement for `sql`, from the cache when it was prepared before.
+    /// Its bindings are cleared and it is reset.
+    func statement(_ sql: String) throws(StoreError) -> Statement {
+        if let cached = statements[sql] {
+            cached.reset()
+            return cached
+        }
+        var raw: OpaquePointer?
+        let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, nil)
+        guard rc == SQLITE_OK, let raw else { throw error(rc, sql: sql) }
+        let statement = Statement(raw, sql: sql, database: self)
+        statements[sql] = statement
+        return statement
+    }
+
+    /// Runs one statement with its parameters and returns the number of rows it changed.
+    @discardableResult
+    func run(_ sql: String, _ values: [SQLValue] = []) throws(StoreError) -> Int {
+        let statement = try statement(sql)
+        try statement.bind(values)
+        while try statement.step() {}
+        return Int(sqlite3_changes(handle))
+    }
+
+    /// The first column of the first row, as text.
+    func scalarText(_ sql: String, _ values: [SQLValue] = []) throws(StoreError) -> String? {
+        let statement = try statement(sql)
+        try statement.bind(values)
+        guard try statement.step() else { return nil }
+        return statement.text(0)
+    }
+
+    /// The first column of the first row, as an integer.
+    func scalarInt(_ sql: String, _ values: [SQLValue] = []) throws(StoreError) -> Int64? {
+        let statement = try statement(sql)
+        try statement.bind(values)
+        guard try statement.step(), !statement.isNull(0) else { return nil }
+        return statement.int(0)
+    }
+
+    // MARK: Transactions
+
+    var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
+    /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`): all of it commits, or none.
+    func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            // ROLLBACK can fail only if SQLite already rolled back (e.g. on SQLITE_FULL).
+            if isInTransaction { try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+}
+
+/// A prepared statement, owned by its ``Database``.
+final class Statement {
+    private let raw: OpaquePointer
+    let sql: String
+    private unowned let database: Database
+
+    init(_ raw: OpaquePointer, sql: String, database: Database) {
+        self.raw = raw
+        self.sql = sql
+        self.database = database
+    }
+
+    func finalize() { sqlite3_finalize(raw) }
+
+    func reset() {
+        sqlite3_reset(raw)
+        sqlite3_clear_bindings(raw)
+    }
+
+    func bind(_ values: [SQLValue]) throws(StoreError) {
+        for (offset, value) in values.enumerated() {
+            try bind(value, at: Int32(offset + 1))
+        }
+    }
+
+    func bind(_ value: SQLValue, at index: Int32) throws(StoreError) {
+        let rc: Int32
+        switch value {
+        case .null: rc = sqlite3_bind_null(raw, index)
+        case .int(let i): rc = sqlite3_bind_int64(raw, index, i)
+        case .double(let d): rc = sqlite3_bind_double(raw, index, d)
+        case .text(let s):
+            let count = Int32(s.utf8.count)
+            rc = s.withCString { csqlite_bind_text_transient(raw, index, $0, count) }
+        }
+        guard rc == SQLITE_OK else { throw database.error(rc, sql: sql) }
+    }
+
+    /// Steps once: true when a row is available, false when done.
+    func step() throws(StoreError) -> Bool {
+        let rc = sqlite3_step(raw)
+        switch rc {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default:
+            let error = database.error(rc, sql: sql)
+            sqlite3_reset(raw)
+            throw error
+        }
+    }
+
+    func isNull(_ column: Int32) -> Bool { sqlite3_column_type(raw, column) == SQLITE_NULL }
+    func int(_ column: Int32) -> Int64 { sqlite3_column_int64(raw, column) }
+    func double(_ column: Int32) -> Double { sqlite3_column_double(raw, column) }
+
+    func text(_ column: Int32) -> String? {
+        guard let pointer = sqlite3_column_text(raw, column) else { return nil }
+        let count = Int(sqlite3_column_bytes(raw, column))
+        return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
+    }
+
+    /// The column's bytes, valid only until the next step; for parsing without a copy.
+    func withBytes<R>(_ column: Int32, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        let pointer = sqlite3_column_text(raw, column)
+        let count = Int(sqlite3_column_bytes(raw, column))
+        return try body(UnsafeBufferPointer(start: pointer, count: count))
+    }
+}
