@@ -15,6 +15,9 @@ enum SQLValue: Sendable, Hashable {
 final class Database {
     let handle: OpaquePointer
     private var statements: [String: Statement] = [:]
+    /// Statements that returned a row and were not stepped to the end: they keep a read
+    /// transaction open (blocking COMMIT and WAL checkpoints) until reset.
+    private var active: [Statement] = []
     private var isOpen = true
 
     /// Where and how to open the file.
@@ -68,8 +71,17 @@ final class Database {
         throw StoreError(resultCode: SQLITE_CANTOPEN, message: "cannot create \(path): \(reason)", sql: nil)
     }
 
+    /// Resets every statement left mid-result. Called before COMMIT and after each read.
+    func finishStatements() {
+        for statement in active { statement.reset() }
+        active.removeAll(keepingCapacity: true)
+    }
+
+    fileprivate func activate(_ statement: Statement) { active.append(statement) }
+
     func close() {
         guard isOpen else { return }
+        active.removeAll()
         isOpen = false
         for statement in statements.values { statement.finalize() }
         statements.removeAll()
@@ -140,9 +152,11 @@ final class Database {
         try execute("BEGIN IMMEDIATE")
         do {
             let result = try body()
+            finishStatements()
             try execute("COMMIT")
             return result
         } catch {
+            finishStatements()
             // ROLLBACK can fail only if SQLite already rolled back (e.g. on SQLITE_FULL).
             if isInTransaction { try? execute("ROLLBACK") }
             throw error
@@ -164,9 +178,12 @@ final class Statement {
 
     func finalize() { sqlite3_finalize(raw) }
 
+    private var isActive = false
+
     func reset() {
         sqlite3_reset(raw)
         sqlite3_clear_bindings(raw)
+        isActive = false
     }
 
     func bind(_ values: [SQLValue]) throws(StoreError) {
@@ -192,8 +209,14 @@ final class Statement {
     func step() throws(StoreError) -> Bool {
         let rc = sqlite3_step(raw)
         switch rc {
-        case SQLITE_ROW: return true
-        case SQLITE_DONE: return false
+        case SQLITE_ROW:
+            if !isActive {
+                isActive = true
+                database.activate(self)
+            }
+            return true
+        case SQLITE_DONE:
+            return false
         default:
             let error = database.error(rc, sql: sql)
             sqlite3_reset(raw)

@@ -44,6 +44,7 @@ final class LocalStore: @unchecked Sendable {
             try db.run("INSERT INTO sl_meta (key, value) VALUES ('client_id', ?)", [.text(clientID)])
         }
         let lastStamp = try db.scalarText("SELECT value FROM sl_meta WHERE key = 'hlc'").flatMap(HLCTimestamp.init)
+        db.finishStatements()
         self.state = Locked(State(db: db, clock: HybridLogicalClock(node: clientID, last: lastStamp)))
         self.clientID = clientID
         self.wallClock = wallClock
@@ -94,9 +95,11 @@ final class LocalStore: @unchecked Sendable {
     // MARK: Reading and writing
 
     /// Runs `body` with the connection, outside any explicit transaction.
+    @discardableResult
     func read<T>(_ body: (Database) throws -> T) throws -> T {
         try state.withLock { state in
             guard let db = state.db else { throw LocalStore.closedError }
+            defer { db.finishStatements() }
             return try body(db)
         }
     }
