@@ -35,6 +35,9 @@ final class ChangeHub: Sendable {
         for signal in signals { signal.finish() }
     }
 
+    /// How many observers are registered (tests and diagnostics).
+    var observerCount: Int { observers.withLock { $0.byID.count } }
+
     fileprivate func unregister(_ id: Int) {
         observers.withLock { _ = $0.byID.removeValue(forKey: id) }
     }
