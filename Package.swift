@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13), .iOS(.v16), .tvOS(.v16), .watchOS(.v9), .visionOS(.v1)],
     products: [
         .library(name: "SyncLayer", targets: ["SyncLayer"]),
+        .library(name: "SyncLayerTesting", targets: ["SyncLayerTesting"]),
     ],
     targets: [
         .systemLibrary(
@@ -17,7 +18,8 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
         .target(name: "SyncLayer", dependencies: ["CSQLite"]),
-        .testTarget(name: "SyncLayerTests", dependencies: ["SyncLayer"]),
+        .target(name: "SyncLayerTesting", dependencies: ["SyncLayer"]),
+        .testTarget(name: "SyncLayerTests", dependencies: ["SyncLayer", "SyncLayerTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -75,6 +75,12 @@ public struct SyncConfig: Sendable {
     public var durability: Durability
     /// Receives the library's log records. Default: nothing is logged.
     public var logger: SyncLogger
+    /// Your own backend instead of the REST protocol (SyncLayer Dart's `customBackendAdapter`).
+    public var customBackend: (any SyncBackend)?
+    /// Which REST protocol to speak with ``baseURL``. Default: v2 when the server offers it.
+    public var protocolVersion: RESTBackend.ProtocolVersion
+    /// How HTTP requests are sent. Default ``URLSessionTransport``.
+    public var transport: (any HTTPTransport)?
 
     public init(
         baseURL: URL? = nil,
@@ -94,7 +100,10 @@ public struct SyncConfig: Sendable {
         maxWebsocketReconnectAttempts: Int? = nil,
         storage: Storage = .default,
         durability: Durability = .normal,
-        logger: SyncLogger = .disabled
+        logger: SyncLogger = .disabled,
+        customBackend: (any SyncBackend)? = nil,
+        protocolVersion: RESTBackend.ProtocolVersion = .automatic,
+        transport: (any HTTPTransport)? = nil
     ) {
         self.baseURL = baseURL
         self.collections = collections
@@ -114,6 +123,9 @@ public struct SyncConfig: Sendable {
         self.storage = storage
         self.durability = durability
         self.logger = logger
+        self.customBackend = customBackend
+        self.protocolVersion = protocolVersion
+        self.transport = transport
     }
 
     /// Checks every option.

@@ -1,30 +1,63 @@
 import Foundation
 
-/// The entry point: opens the local store and hands out collections.
+/// The entry point: opens the local store, hands out collections, and runs sync.
 ///
 /// ```swift
-/// let sync = try await SyncLayer(config: SyncConfig(collections: ["todos"], storage: .file(path)))
+/// let sync = try await SyncLayer(config: SyncConfig(
+///     baseURL: URL(string: "https://api.example.com"), collections: ["todos"], authToken: token))
 /// let todos = sync.collection("todos")
-/// let id = try await todos.save(["text": "Buy milk", "done": false])
+/// let id = try await todos.save(["text": "Buy milk", "done": false])   // returns once stored locally
+/// try await sync.syncNow()                                             // push and pull now
 /// ```
 ///
-/// Everything works on instances; open one per database. Call ``close()`` when done: it ends
-/// every `watch()` and the ``events`` streams.
+/// With a `baseURL` (or a ``SyncConfig/customBackend``) the instance syncs in the background:
+/// right after opening, shortly after local writes, and every ``SyncConfig/syncInterval``
+/// (when ``SyncConfig/enableAutoSync`` is on). Call ``close()`` when done: it stops sync and
+/// ends every `watch()` and ``events`` stream.
 public final class SyncLayer: Sendable {
     /// The configuration this instance was opened with.
     public let config: SyncConfig
     let store: LocalStore
+    let engine: SyncEngine?
+    let tokens: TokenStore
     private let knownCollections: Set<String>
+    private let statusBroadcast: Broadcast<SyncStatus>
+    private let loop = Locked<Task<Void, Never>?>(nil)
 
-    /// Validates `config` and opens (or creates and migrates) the local database.
+    /// Validates `config`, opens (or creates and migrates) the local database, and starts sync
+    /// when a backend is configured.
     ///
     /// - Throws: ``SyncLayerError`` for invalid configuration or a database from a newer
     ///   version; ``StoreError`` when the file cannot be opened.
-    public init(config: SyncConfig) async throws {
+    public convenience init(config: SyncConfig) async throws {
+        try self.init(config: config, wallClock: .system)
+    }
+
+    /// With an injected wall clock (tests of clock skew).
+    init(config: SyncConfig, wallClock: WallClock) throws {
         try config.validate()
         self.config = config
         self.knownCollections = Set(config.collections)
-        self.store = try LocalStore(storage: config.storage, durability: config.durability, logger: config.logger)
+        let store = try LocalStore(storage: config.storage, durability: config.durability, logger: config.logger,
+                                   wallClock: wallClock)
+        self.store = store
+        let tokens = TokenStore(token: config.authToken, provider: config.tokenProvider)
+        self.tokens = tokens
+        let backend: (any SyncBackend)? = config.customBackend ?? config.baseURL.map {
+            RESTBackend(baseURL: $0, tokens: tokens, version: config.protocolVersion,
+                        transport: config.transport ?? URLSessionTransport())
+        }
+        statusBroadcast = Broadcast(replaysLatest: true, initial: SyncStatus(phase: backend == nil ? .disabled : .idle))
+        guard let backend else {
+            engine = nil
+            return
+        }
+        // Operations parked by an earlier run get another chance.
+        try store.retryFailedOperations()
+        let engine = SyncEngine(store: store, backend: backend, config: config, tokens: tokens, status: statusBroadcast)
+        self.engine = engine
+        store.onOperationsQueued.withLock { $0 = { [weak engine] in engine?.post(.localWrite) } }
+        loop.withLock { $0 = Task { await engine.run() } }
     }
 
     /// A collection of untyped documents.
@@ -42,20 +75,110 @@ public final class SyncLayer: Sendable {
     /// Events from now on. Each access returns a new stream; it ends when the instance closes.
     public var events: AsyncStream<SyncEvent> { store.events.stream() }
 
+    /// Counters since this instance opened.
+    public var metrics: SyncMetrics { store.events.metrics.withLock { $0 } }
+
     /// This installation's client id, created with the database and kept with it.
     public var clientID: String { store.clientID }
 
     /// The path of the database file (`nil` when in memory).
     public var databasePath: String? { store.path }
 
-    /// Changes queued for the server and not yet acknowledged.
-    public func pendingOperationCount() async throws -> Int {
-        try store.scalar(sql: "SELECT count(*) FROM sl_outbox WHERE state = 0", bindings: [])
+    // MARK: Sync
+
+    /// Where sync stands now.
+    public var status: SyncStatus { statusBroadcast.latest ?? SyncStatus(phase: .disabled) }
+
+    /// The status now, then every change of it. Ends when the instance closes.
+    public var statusUpdates: AsyncStream<SyncStatus> { statusBroadcast.stream() }
+
+    /// Pushes every queued change and pulls every collection now, and returns when that sync
+    /// is done. A sync already running finishes first; this call waits for a new one, so it
+    /// includes every write made before the call.
+    ///
+    /// - Throws: ``SyncError`` when the sync fails (`.notConfigured` without a backend).
+    public func syncNow() async throws {
+        guard let engine else {
+            throw SyncError(kind: .notConfigured, message: "no baseURL or customBackend is configured", isRetryable: false)
+        }
+        try await engine.syncNow()
     }
 
-    /// Closes the database; ends every observation and event stream. Further calls throw
-    /// ``SyncLayerError/Code/closed``.
+    /// Returns once the outbox is empty: every local change made before the call has been
+    /// acknowledged by the server (or rejected by it). Keeps retrying while the server cannot
+    /// be reached; cancel the task to stop waiting.
+    ///
+    /// - Throws: ``SyncError`` for a failure retrying cannot fix (`.unauthorized`,
+    ///   `.notConfigured`), `CancellationError` when cancelled.
+    public func waitForPendingWrites() async throws {
+        while try await pendingOperationCount() > 0 {
+            do {
+                try await syncNow()
+            } catch let error as SyncError where error.isRetryable {
+                try await Task.sleep(for: .milliseconds(min(5_000, max(100, error.retryAfter?.milliseconds ?? 500))))
+            }
+        }
+    }
+
+    /// Replaces the bearer token (for HTTP and the WebSocket) and resumes a sync paused for
+    /// authentication.
+    public func updateAuthToken(_ token: String?) async {
+        await tokens.set(token)
+        engine?.post(.tokenUpdated)
+    }
+
+    /// Puts operations parked after `maxRetries` failures back in the queue; returns how many.
+    @discardableResult
+    public func retryFailedOperations() async throws -> Int {
+        try store.retryFailedOperations()
+    }
+
+    /// How many queued operations wait, were rejected, or are parked.
+    public func outboxCounts() async throws -> OutboxCounts {
+        try store.read { db in
+            let statement = try db.statement("SELECT state, count(*) FROM sl_outbox GROUP BY state")
+            var counts = OutboxCounts()
+            while try statement.step() {
+                switch OperationState(rawValue: statement.int(0)) {
+                case .pending: counts.pending = Int(statement.int(1))
+                case .rejected: counts.rejected = Int(statement.int(1))
+                case .failed: counts.failed = Int(statement.int(1))
+                case nil: break
+                }
+            }
+            return counts
+        }
+    }
+
+    /// Changes queued for the server and not yet acknowledged.
+    public func pendingOperationCount() async throws -> Int {
+        try await outboxCounts().pending
+    }
+
+    /// Stops sync, closes the database, and ends every observation and event stream. Further
+    /// calls throw ``SyncLayerError/Code/closed``.
     public func close() async {
+        if let task = loop.withLock({ task in defer { task = nil }; return task }) {
+            task.cancel()
+            await task.value
+        }
         store.close()
+        statusBroadcast.finish()
+    }
+}
+
+/// Counts of the outbox by state.
+public struct OutboxCounts: Sendable, Hashable {
+    /// Waiting to be pushed.
+    public var pending = 0
+    /// Refused by the server for good.
+    public var rejected = 0
+    /// Parked after `maxRetries` failures; see ``SyncLayer/retryFailedOperations()``.
+    public var failed = 0
+
+    public init(pending: Int = 0, rejected: Int = 0, failed: Int = 0) {
+        self.pending = pending
+        self.rejected = rejected
+        self.failed = failed
     }
 }

@@ -10,6 +10,10 @@ public enum ConflictStrategy: String, Sendable, Hashable, CaseIterable {
     case clientWins
     /// ``SyncConfig/customConflictResolver`` decides.
     case custom
+    /// Three-way merge against the last server-confirmed copy: a field changed on one side
+    /// only keeps that change; a field changed on both sides goes to the later write (by
+    /// hybrid-logical clock). A delete against an edit is decided by last write wins.
+    case merge
 }
 
 /// What a custom resolver sees.

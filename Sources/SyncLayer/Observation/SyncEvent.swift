@@ -39,44 +39,17 @@ public struct SyncEvent: Sendable, Hashable {
     }
 }
 
-/// Fans events out to every subscriber.
-///
-/// Each call to ``stream()`` gets its own stream, buffered up to ``bufferLimit`` events (the
-/// oldest are dropped past that, so a subscriber that never reads cannot grow memory).
+/// Events fan out to every subscriber of ``SyncLayer/events``; metrics count them.
 final class EventHub: Sendable {
-    static let bufferLimit = 4_096
-    private let subscribers = Locked<(next: Int, streams: [Int: AsyncStream<SyncEvent>.Continuation], finished: Bool)>(
-        (0, [:], false))
+    private let broadcast = Broadcast<SyncEvent>(replaysLatest: false)
+    let metrics = Locked(SyncMetrics())
 
-    func stream() -> AsyncStream<SyncEvent> {
-        let (stream, continuation) = AsyncStream<SyncEvent>.makeStream(bufferingPolicy: .bufferingNewest(Self.bufferLimit))
-        let id: Int? = subscribers.withLock { state in
-            guard !state.finished else { return nil }
-            defer { state.next += 1 }
-            state.streams[state.next] = continuation
-            return state.next
-        }
-        guard let id else {
-            continuation.finish()
-            return stream
-        }
-        continuation.onTermination = { [weak self] _ in
-            self?.subscribers.withLock { _ = $0.streams.removeValue(forKey: id) }
-        }
-        return stream
-    }
+    func stream() -> AsyncStream<SyncEvent> { broadcast.stream() }
 
     func emit(_ event: SyncEvent) {
-        let targets = subscribers.withLock { Array($0.streams.values) }
-        for continuation in targets { continuation.yield(event) }
+        metrics.withLock { $0.count(event) }
+        broadcast.yield(event)
     }
 
-    func finish() {
-        let targets = subscribers.withLock { state in
-            state.finished = true
-            defer { state.streams.removeAll() }
-            return Array(state.streams.values)
-        }
-        for continuation in targets { continuation.finish() }
-    }
+    func finish() { broadcast.finish() }
 }

@@ -276,6 +276,7 @@ extension WriteContext {
             result = WriteOutcome(id: id, operation: newType)
         }
         changed(collection)
+        queuedOperations = true
         metadata["operationType"] = .string(type.rawValue)
         emit(SyncEvent(.operationQueued, collection: collection, recordID: id, metadata: metadata))
         return result

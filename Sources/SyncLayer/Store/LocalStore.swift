@@ -30,6 +30,8 @@ final class LocalStore: @unchecked Sendable {
     let logger: SyncLogger
     let path: String?
     private let faultInjector = Locked<(@Sendable (FaultPoint) throws -> Void)?>(nil)
+    /// Called after a commit that queued operations (the sync engine's trigger).
+    let onOperationsQueued = Locked<(@Sendable () -> Void)?>(nil)
 
     init(storage: SyncConfig.Storage, durability: SyncConfig.Durability = .normal, logger: SyncLogger = .disabled,
          events: EventHub = EventHub(), wallClock: WallClock = .system) throws {
@@ -105,6 +107,7 @@ final class LocalStore: @unchecked Sendable {
     }
 
     /// Runs `body` in one write transaction, then signals observers and emits events.
+    @discardableResult
     func write<T>(_ body: (WriteContext) throws -> T) throws -> T {
         let (value, context) = try state.withLock { state -> (T, WriteContext) in
             guard let db = state.db else { throw LocalStore.closedError }
@@ -123,6 +126,7 @@ final class LocalStore: @unchecked Sendable {
         }
         if !context.changedCollections.isEmpty { changes.notify(context.changedCollections) }
         for event in context.events { events.emit(event) }
+        if context.queuedOperations, let hook = onOperationsQueued.withLock({ $0 }) { hook() }
         return value
     }
 
@@ -142,6 +146,8 @@ final class WriteContext {
     private let inject: (@Sendable (LocalStore.FaultPoint) throws -> Void)?
     private(set) var changedCollections: Set<String> = []
     private(set) var events: [SyncEvent] = []
+    /// Whether this transaction added or changed pending outbox rows.
+    var queuedOperations = false
 
     init(db: Database, clock: HybridLogicalClock, now: Int64, inject: (@Sendable (LocalStore.FaultPoint) throws -> Void)?) {
         self.db = db

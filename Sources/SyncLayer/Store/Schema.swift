@@ -11,7 +11,9 @@
 ///   `sync_state` is 0 synced, 1 pending, 2 rejected; `hlc` is the hybrid-logical-clock stamp of
 ///   the last change.
 /// - `sl_outbox`: local changes waiting for the server, in `seq` order. One transaction writes a
-///   document and its outbox row.
+///   document and its outbox row. `attempts` counts sends (an op with `attempts > 0` may have
+///   reached the server and is never changed again); `failures` counts answered retryable
+///   failures, bounded by `maxRetries`; `state` is 0 pending, 2 rejected, 3 failed (parked).
 /// - `sl_meta`: key/value state (client id, clock, pull cursors).
 enum Schema {
     struct Migration {
@@ -46,6 +48,7 @@ enum Schema {
                 hlc             TEXT    NOT NULL,
                 created_at      INTEGER NOT NULL,
                 attempts        INTEGER NOT NULL DEFAULT 0,
+                failures        INTEGER NOT NULL DEFAULT 0,
                 next_attempt_at INTEGER NOT NULL DEFAULT 0,
                 last_error      TEXT,
                 state           INTEGER NOT NULL DEFAULT 0

@@ -1,0 +1,51 @@
+import Foundation
+
+/// Counters of what the SDK did since the ``SyncLayer`` opened (SyncLayer Dart's
+/// `SyncMetricsSnapshot`, per instance instead of process-wide).
+public struct SyncMetrics: Sendable, Hashable {
+    public var syncAttempts = 0
+    public var syncSuccesses = 0
+    public var syncFailures = 0
+    public var conflictsDetected = 0
+    public var conflictsResolved = 0
+    public var operationsQueued = 0
+    public var operationsSynced = 0
+    /// Operations rejected by the server or parked after `maxRetries`.
+    public var operationsFailed = 0
+    /// Remote changes applied (pull and realtime).
+    public var remoteChangesApplied = 0
+    /// End of the last successful sync.
+    public var lastSyncTime: Date?
+    /// Duration of the last successful sync.
+    public var lastSyncDuration: Duration?
+    private var totalSyncDuration: Duration = .zero
+
+    /// Successful syncs over attempts, 0…1 (0 before the first attempt).
+    public var successRate: Double { syncAttempts == 0 ? 0 : Double(syncSuccesses) / Double(syncAttempts) }
+
+    /// Mean duration of the successful syncs.
+    public var averageSyncDuration: Duration? { syncSuccesses == 0 ? nil : totalSyncDuration / syncSuccesses }
+
+    public init() {}
+
+    mutating func count(_ event: SyncEvent) {
+        switch event.type {
+        case .syncStarted: syncAttempts += 1
+        case .syncCompleted:
+            syncSuccesses += 1
+            lastSyncTime = event.timestamp
+            if let ms = event.metadata["durationMs"]?.intValue {
+                lastSyncDuration = .milliseconds(ms)
+                totalSyncDuration += .milliseconds(ms)
+            }
+            remoteChangesApplied += event.metadata["pulled"]?.intValue ?? 0
+        case .syncFailed: syncFailures += 1
+        case .conflictDetected: conflictsDetected += 1
+        case .conflictResolved: conflictsResolved += 1
+        case .operationQueued: operationsQueued += 1
+        case .operationSynced: operationsSynced += 1
+        case .operationFailed: operationsFailed += 1
+        default: break
+        }
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+
+/// Runs sync: push the outbox, then pull every collection; when and how often is decided by
+/// ``SyncSchedule``.
+///
+/// Data flow of one run:
+/// 1. `capabilities()` once (v1 or v2).
+/// 2. Push: take the oldest pending ops (counted as sent in the same transaction), send them,
+///    record each answer in one transaction (acknowledged ops leave the outbox together with
+///    the document's new server version; conflicts are resolved and the result re-queued;
+///    rejected ops are kept as rejected). Repeat while there is progress.
+/// 3. Pull: for each collection, pages from the stored cursor; each page and its cursor commit
+///    together, so a crash neither skips nor repeats a change.
+///
+/// The loop (``run()``) is owned by `SyncLayer` and cancelled by its `close()`.
+actor SyncEngine {
+    let store: LocalStore
+    let backend: any SyncBackend
+    let config: SyncConfig
+    let tokens: TokenStore
+    private let inbox = Locked<[SyncSchedule.Event]>([])
+    private let wake = ChangeSignal()
+    private var schedule: SyncSchedule
+    private let status: Broadcast<SyncStatus>
+    private let epoch = ContinuousClock.now
+
+    private var requested = 0
+    private var completed = 0
+    private var waiters: [(target: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var lastResult: Result<Void, SyncError> = .success(())
+
+    init(store: LocalStore, backend: any SyncBackend, config: SyncConfig, tokens: TokenStore, status: Broadcast<SyncStatus>) {
+        self.store = store
+        self.backend = backend
+        self.config = config
+        self.tokens = tokens
+        self.status = status
+        self.schedule = SyncSchedule(autoSync: config.enableAutoSync, interval: config.syncInterval)
+    }
+
+    private var now: Int64 { (ContinuousClock.now - epoch).milliseconds }
+
+    /// Tells the loop something happened (callable from any thread).
+    nonisolated func post(_ event: SyncSchedule.Event) {
+        inbox.withLock { $0.append(event) }
+        wake.raise()
+    }
+
+    // MARK: The loop
+
+    func run() async {
+        schedule.handle(.started, now: now)
+        while !Task.isCancelled {
+            for event in inbox.withLock({ events in defer { events.removeAll() }; return events }) {
+                schedule.handle(event, now: now)
+            }
+            switch schedule.nextAction(now: now) {
+            case .sync:
+                await performRun()
+            case .sleep(let until):
+                await sleep(until: until)
+            }
+        }
+        let cancelled = waiters
+        waiters.removeAll()
+        for waiter in cancelled { waiter.continuation.resume(throwing: CancellationError()) }
+    }
+
+    private func sleep(until deadline: Int64?) async {
+        let delay = deadline.map { $0 - now }
+        if let delay, delay <= 0 { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [wake] in _ = await wake.wait() }
+            if let delay { group.addTask { try? await Task.sleep(for: .milliseconds(delay)) } }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Runs a full sync (push, then pull) that starts after this call, and waits for it.
+    func syncNow() async throws {
+        requested += 1
+        let target = requested
+        try await withCheckedThrowingContinuation { continuation in
+            waiters.append((target, continuation))
+            post(.requested)
+        }
+    }
+
+    private func performRun() async {
+        let generation = requested
+        schedule.handle(.runStarted, now: now)
+        let started = ContinuousClock.now
+        store.events.emit(SyncEvent(.syncStarted))
+        update(.syncing)
+        let result: Result<Void, SyncError>
+        do {
+            let pulled = try await syncOnce()
+            let elapsed = ContinuousClock.now - started
+            schedule.handle(.succeeded, now: now)
+            store.events.emit(SyncEvent(.syncCompleted, metadata: ["durationMs": .int(Int(elapsed.milliseconds)), "pulled": .int(pulled)]))
+            status.yield(SyncStatus(phase: .idle, lastSyncedAt: Date()))
+            result = .success(())
+        } catch {
+            let error = SyncEngine.syncError(error)
+            if error.kind == .unauthorized {
+                schedule.handle(.authRequired, now: now)
+                store.events.emit(SyncEvent(.authRequired, error: error.description))
+                update(.authRequired, error: error)
+            } else {
+                schedule.handle(.failed(retryAfter: error.retryAfter, jitter: Double.random(in: 0...1)), now: now)
+                update(error.kind == .network ? .offline : .error, error: error)
+            }
+            store.events.emit(SyncEvent(.syncFailed, error: error.description))
+            store.logger.log(.info, "sync failed: \(error)", source: "sync")
+            result = .failure(error)
+        }
+        completed = generation
+        lastResult = result
+        // Waiters whose request this run served, and every waiter when no further run is
+        // scheduled (auto-sync off, or blocked on auth): they get this run's result.
+        let nothingScheduled = schedule.nextAction(now: now) == .sleep(until: nil) && inbox.withLock { $0.isEmpty }
+        let ready = waiters.filter { $0.target <= completed || nothingScheduled }
+        waiters.removeAll { $0.target <= completed || nothingScheduled }
+        for waiter in ready { waiter.continuation.resume(with: result.mapError { $0 as any Error }) }
+    }
+
+    private func update(_ phase: SyncStatus.Phase, error: SyncError? = nil) {
+        let last = status.latest?.lastSyncedAt
+        status.yield(SyncStatus(phase: phase, lastSyncedAt: last, lastError: error))
+    }
+
+    static func syncError(_ error: any Error) -> SyncError {
+        if let error = error as? SyncError { return error }
+        if error is CancellationError { return SyncError.network("cancelled") }
+        return SyncError(kind: .invalidResponse, message: "\(error)", isRetryable: true)
+    }
+
+    // MARK: One sync
+
+    /// Push then pull. Returns the number of remote changes applied.
+    func syncOnce() async throws -> Int {
+        let capabilities = try await backend.capabilities()
+        try await pushAll(capabilities)
+        return try await pullAll(capabilities)
+    }
+
+    private func pushAll(_ capabilities: BackendCapabilities) async throws {
+        let pending = try store.scalar(sql: "SELECT count(*) FROM sl_outbox WHERE state = 0", bindings: [])
+        var budget = pending / max(1, capabilities.maxOpsPerBatch) * 2 + 10  // conflicts re-queue; stop runaway loops
+        while budget > 0 {
+            budget -= 1
+            let batch = try store.takeBatch(limit: capabilities.maxOpsPerBatch, maxBytes: capabilities.maxBodyBytes * 3 / 4)
+            guard !batch.isEmpty else { return }
+            try await push(batch)
+        }
+    }
+
+    private func push(_ batch: [OutboxEntry]) async throws {
+        let results: [PushResult]
+        do {
+            results = try await backend.push(PushBatch(clientID: store.clientID, operations: batch.map(\.operation)))
+        } catch {
+            let error = SyncEngine.syncError(error)
+            if !error.isRetryable && error.kind == .http && batch.count > 1 {
+                // The server refused the whole batch: split it to find the operation at fault.
+                let middle = batch.count / 2
+                try await push(Array(batch[..<middle]))
+                try await push(Array(batch[middle...]))
+                return
+            }
+            let failure = !error.isRetryable && error.kind == .http
+                ? nil : error
+            let verdict: [PushResult] = failure == nil ? [.rejected(opID: batch[0].operation.opID, error: error)] : []
+            _ = try store.recordPush(batch, results: verdict, failure: failure, maxRetries: config.maxRetries,
+                                     resolver: resolver)
+            if let failure { throw failure }
+            return
+        }
+        let outcome = try store.recordPush(batch, results: results, failure: nil, maxRetries: config.maxRetries,
+                                           resolver: resolver)
+        if let error = outcome.retryError { throw error }
+    }
+
+    private func pullAll(_ capabilities: BackendCapabilities) async throws -> Int {
+        var applied = 0
+        for collection in config.collections {
+            applied += try await pull(collection, capabilities: capabilities, restarted: false)
+        }
+        return applied
+    }
+
+    private func pull(_ collection: String, capabilities: BackendCapabilities, restarted: Bool) async throws -> Int {
+        let version = capabilities.protocolVersion
+        let filter = config.syncFilters[collection]
+        let limit = min(filter?.limit ?? 500, capabilities.maxPullLimit)
+        let resolver = resolver(collection)
+        var cursor = try store.pullCursor(collection, protocolVersion: version)
+        var applied = 0
+        while true {
+            let page: PullPage
+            do {
+                page = try await backend.pull(PullRequest(collection: collection, cursor: cursor, limit: limit, filter: filter))
+            } catch let error as SyncError where !restarted && (error.status == 410 || error.code == "INVALID_CURSOR") {
+                store.logger.log(.info, "pull cursor of \(collection) expired; pulling from the start", source: "sync")
+                try store.resetPullCursor(collection, protocolVersion: version)
+                return try await pull(collection, capabilities: capabilities, restarted: true)
+            }
+            applied += try store.applyPage(page, collection: collection, protocolVersion: version, filter: filter,
+                                           resolver: resolver).applied
+            // A page that does not move the cursor would repeat forever (SyncLayer Dart's D7).
+            guard page.hasMore, page.cursor != cursor, !page.records.isEmpty else { break }
+            cursor = page.cursor
+        }
+        return applied
+    }
+
+    private func resolver(_ collection: String) -> ConflictResolver {
+        ConflictResolver(strategy: config.collectionConflictStrategies[collection] ?? config.conflictStrategy,
+                         custom: config.customConflictResolver)
+    }
+}

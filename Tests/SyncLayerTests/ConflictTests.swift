@@ -1,0 +1,137 @@
+import Foundation
+import SyncLayerTesting
+import Testing
+@testable import SyncLayer
+
+@Suite struct ConflictTests {
+    /// Both clients start from `{"text": "base", "done": false, "n": 1}` at version 1; then the
+    /// laptop changes `text` and syncs first; then the phone, offline, changes `done` (and `text`
+    /// when `bothChangeText`) and syncs. Returns the server's and both clients' documents.
+    func run(_ strategy: ConflictStrategy, bothChangeText: Bool = true, custom: CustomConflictResolver? = nil,
+             phoneClock: WallClock = .system) async throws
+        -> (server: [String: JSONValue]?, laptop: [String: JSONValue]?, phone: [String: JSONValue]?, phoneEvents: [SyncEvent]) {
+        let server = InMemoryBackend()
+        let laptop = try client(server, strategy: strategy, custom: custom)
+        let phone = try client(server, strategy: strategy, custom: custom, wallClock: phoneClock)
+        try await laptop.collection("todos").save(["text": "base", "done": false, "n": 1], id: "x")
+        try await laptop.syncNow()
+        try await phone.syncNow()
+
+        try await laptop.collection("todos").update("x", ["text": "laptop"])
+        try await laptop.syncNow()
+        let events = phone.events
+        var changes: [String: JSONValue] = ["done": true]
+        if bothChangeText { changes["text"] = "phone" }
+        try await phone.collection("todos").update("x", changes)
+        try await phone.syncNow()
+        try await laptop.syncNow()
+        await phone.close()
+        var seen: [SyncEvent] = []
+        for await event in events { seen.append(event) }
+        let laptopDoc = try await laptop.collection("todos").get("x")?.data
+        return (await server.documents("todos")["x"], laptopDoc, nil, seen)
+    }
+
+    @Test func serverWinsKeepsTheServerCopyEverywhere() async throws {
+        let result = try await run(.serverWins)
+        #expect(result.server == ["text": "laptop", "done": false, "n": 1])
+        #expect(result.laptop == result.server)
+        #expect(result.phoneEvents.contains { $0.type == .conflictResolved && $0.metadata["winner"] == "remote" })
+    }
+
+    @Test func clientWinsPushesTheResolvedDocument() async throws {
+        let result = try await run(.clientWins)
+        // SyncLayer Dart kept the winner locally only; here it reaches the server and the laptop.
+        #expect(result.server == ["text": "phone", "done": true, "n": 1])
+        #expect(result.laptop == result.server)
+    }
+
+    @Test func lastWriteWinsTakesTheLaterChange() async throws {
+        let result = try await run(.lastWriteWins)
+        #expect(result.server == ["text": "phone", "done": true, "n": 1])  // the phone wrote last
+        #expect(result.laptop == result.server)
+        #expect(result.phoneEvents.contains { $0.type == .conflictDetected })
+    }
+
+    @Test func mergeKeepsChangesToDifferentFieldsFromBothSides() async throws {
+        let result = try await run(.merge, bothChangeText: false)
+        #expect(result.server == ["text": "laptop", "done": true, "n": 1])
+        #expect(result.laptop == result.server)
+        let both = try await run(.merge, bothChangeText: true)
+        #expect(both.server == ["text": "phone", "done": true, "n": 1])  // same field: the later write
+    }
+
+    @Test func customResolverSeesLocalRemoteAndBase() async throws {
+        let seen = Locked<ConflictContext?>(nil)
+        let result = try await run(.custom, custom: { context in
+            seen.withLock { $0 = context }
+            var merged = context.remote ?? [:]
+            merged["resolvedBy"] = "custom"
+            return merged
+        })
+        #expect(result.server == ["text": "laptop", "done": false, "n": 1, "resolvedBy": "custom"])
+        let context = try #require(seen.withLock { $0 })
+        #expect(context.base == ["text": "base", "done": false, "n": 1])
+        #expect(context.local == ["text": "phone", "done": true, "n": 1])
+        #expect(context.remote == ["text": "laptop", "done": false, "n": 1])
+    }
+
+    @Test func aClockADayAheadDoesNotWinForever() async throws {
+        let server = InMemoryBackend()
+        let day: Int64 = 86_400_000
+        let fast = try client(server, wallClock: WallClock { WallClock.nowMilliseconds() + day })
+        let normal = try client(server)
+        try await fast.collection("todos").save(["text": "fast"], id: "x")
+        try await fast.syncNow()
+        try await normal.syncNow()
+        let fastStamp = try #require(await server.record("todos", "x")?.hlc.flatMap(HLCTimestamp.init))
+
+        // Having seen the fast device's write, the normal device's next write is stamped after
+        // it, although its wall clock is a day behind.
+        try await normal.collection("todos").update("x", ["text": "normal, after seeing fast"])
+        let normalStamp = try #require(try normal.store.read { db in try db.scalarText("SELECT hlc FROM sl_documents") }
+            .flatMap(HLCTimestamp.init))
+        #expect(normalStamp > fastStamp)
+        #expect(normalStamp.milliseconds == fastStamp.milliseconds)  // not the normal wall clock
+
+        // A concurrent copy of the fast device's write (same stamp) meets the normal device's
+        // pending edit: last write wins by stamps, so the causally later edit wins.
+        await server.write("todos", "x", data: ["text": "fast, replayed"], clientID: "replica", hlc: fastStamp.description)
+        try await normal.syncNow()
+        #expect(await server.documents("todos")["x"] == ["text": "normal, after seeing fast"])
+        try await fast.syncNow()
+        #expect(try await fast.collection("todos").get("x")?["text"] == "normal, after seeing fast")
+    }
+
+    @Test func deleteAgainstEditFollowsTheStrategy() async throws {
+        for (strategy, expectDeleted) in [(ConflictStrategy.serverWins, false), (.clientWins, true), (.lastWriteWins, true)] {
+            let server = InMemoryBackend()
+            let laptop = try client(server, strategy: strategy), phone = try client(server, strategy: strategy)
+            try await laptop.collection("todos").save(["text": "a"], id: "x")
+            try await laptop.syncNow()
+            try await phone.syncNow()
+            try await laptop.collection("todos").update("x", ["text": "edited"])
+            try await laptop.syncNow()
+            try await phone.collection("todos").delete("x")  // later than the edit
+            try await phone.syncNow()
+            try await laptop.syncNow()
+            let serverDoc = await server.documents("todos")["x"]
+            #expect((serverDoc == nil) == expectDeleted, "\(strategy)")
+            #expect(try await phone.collection("todos").get("x")?.data == serverDoc, "\(strategy)")
+            #expect(try await laptop.collection("todos").get("x")?.data == serverDoc, "\(strategy)")
+        }
+    }
+
+    @Test func readyMadeResolvers() {
+        func context(_ local: [String: JSONValue], _ remote: [String: JSONValue], _ base: [String: JSONValue]) -> ConflictContext {
+            ConflictContext(collection: "c", documentID: "d", local: local, remote: remote, base: base,
+                            localUpdatedAt: Date(timeIntervalSince1970: 2), remoteUpdatedAt: Date(timeIntervalSince1970: 1))
+        }
+        #expect(ConflictResolvers.sumNumbers(["n"])(context(["n": 13], ["n": 15], ["n": 10])) == ["n": 18])
+        #expect(ConflictResolvers.mergeArrays(["t"])(context(["t": ["a", "b"]], ["t": ["b", "c"]], [:])) == ["t": ["a", "b", "c"]])
+        #expect(ConflictResolvers.maxValue(["n"])(context(["n": 3], ["n": 2.5], [:])) == ["n": 3])
+        #expect(ConflictResolvers.mergeFields(["x"])(context(["x": 1, "y": 1], ["x": 2, "y": 2], [:])) == ["x": 1, "y": 2])
+        #expect(ConflictResolvers.deepMerge()(context(["o": ["a": 1, "b": 1]], ["o": ["b": 2]], [:])) == ["o": ["a": 1, "b": 2]])
+        #expect(ConflictResolvers.threeWayMerge()(context(["a": 2, "b": 1], ["a": 1, "b": 3], ["a": 1, "b": 1])) == ["a": 2, "b": 3])
+    }
+}

@@ -1,0 +1,199 @@
+import Foundation
+import SyncLayerTesting
+import Testing
+@testable import SyncLayer
+
+/// A client of an in-memory server, syncing only when asked.
+func client(_ server: any SyncBackend, strategy: ConflictStrategy = .lastWriteWins, maxRetries: Int = 10,
+            custom: CustomConflictResolver? = nil, wallClock: WallClock = .system,
+            collections: [String] = ["todos"], filters: [String: SyncFilter] = [:]) throws -> SyncLayer {
+    try SyncLayer(config: SyncConfig(collections: collections, maxRetries: maxRetries, enableAutoSync: false,
+                                     conflictStrategy: strategy, customConflictResolver: custom, syncFilters: filters,
+                                     storage: .inMemory, customBackend: server), wallClock: wallClock)
+}
+
+@Suite struct SyncEngineTests {
+    @Test func offlineWritesReachTheServerOnceItAnswers() async throws {
+        let server = InMemoryBackend()
+        let phone = try client(server)
+        await server.failNextPushes(with: [.network("offline"), .network("offline")])
+        let id = try await phone.collection("todos").save(["text": "Buy milk"])
+        try await phone.collection("todos").update(id, ["done": true])
+        await #expect(throws: SyncError.self) { try await phone.syncNow() }
+        await #expect(throws: SyncError.self) { try await phone.syncNow() }
+        #expect(try await phone.pendingOperationCount() == 1)  // folded into one insert
+        try await phone.syncNow()
+        #expect(try await phone.pendingOperationCount() == 0)
+        #expect(await server.documents("todos")[id] == ["text": "Buy milk", "done": true])
+        let doc = try #require(try await phone.collection("todos").get(id))
+        #expect(doc.syncState == .synced && doc.serverVersion == 1)
+        #expect(phone.status.phase == .idle && phone.status.lastSyncedAt != nil)
+    }
+
+    @Test func twoClientsConvergeOnInsertUpdatePatchAndDelete() async throws {
+        let server = InMemoryBackend()
+        let laptop = try client(server), phone = try client(server)
+        let a = try await laptop.collection("todos").save(["text": "a", "done": false])
+        try await laptop.syncNow()
+        try await phone.syncNow()
+        #expect(try await phone.collection("todos").get(a)?.data == ["text": "a", "done": false])
+
+        try await phone.collection("todos").update(a, ["done": true])
+        try await phone.collection("todos").save(["text": "b"], id: "b")
+        try await phone.syncNow()
+        try await laptop.syncNow()
+        #expect(try await laptop.collection("todos").get(a)?.data == ["text": "a", "done": true])
+        #expect(try await laptop.collection("todos").get("b")?["text"] == "b")
+
+        try await laptop.collection("todos").delete(a)
+        try await laptop.syncNow()
+        try await phone.syncNow()
+        #expect(try await phone.collection("todos").get(a) == nil)
+        #expect(try await phone.collection("todos").getAll().map(\.id) == ["b"])
+        #expect(try await laptop.collection("todos").getAll().map(\.id) == ["b"])
+        #expect(await server.record("todos", a)?.data == nil)  // a tombstone on the server
+    }
+
+    @Test func aLostAnswerAfterCommitDuplicatesNothing() async throws {
+        let server = InMemoryBackend()
+        let phone = try client(server)
+        let todos = phone.collection("todos")
+        for i in 0..<3 { try await todos.save(["n": .int(i)], id: "d\(i)") }
+        await server.dropNextAnswers(1)
+        await #expect(throws: SyncError.self) { try await phone.syncNow() }
+        // Edits made while the answer was lost are new ops; the sent ones are not changed.
+        try await todos.update("d0", ["n": 10])
+        try await phone.syncNow()
+        #expect(await server.appliedCount == 4)  // 3 inserts once each + the patch
+        #expect(await server.documents("todos")["d0"] == ["n": 10])
+        #expect(try await phone.pendingOperationCount() == 0)
+        #expect(try await todos.get("d0")?.serverVersion == 2)
+    }
+
+    @Test func aRejectedOpDoesNotBlockTheOthers() async throws {
+        let server = InMemoryBackend()
+        await server.reject { op in
+            op.recordID == "bad" ? SyncError(kind: .http, status: 422, code: "DOCUMENT_TOO_LARGE", message: "too big", isRetryable: false) : nil
+        }
+        let phone = try client(server)
+        var events = phone.events.makeAsyncIterator()
+        let todos = phone.collection("todos")
+        try await todos.save(["n": 1], id: "good1")
+        try await todos.save(["n": 2], id: "bad")
+        try await todos.save(["n": 3], id: "good2")
+        try await phone.syncNow()
+        #expect(await Set(server.documents("todos").keys) == ["good1", "good2"])
+        #expect(try await phone.outboxCounts() == OutboxCounts(pending: 0, rejected: 1, failed: 0))
+        // The server never had "bad": it goes back to the server's truth, which is nothing.
+        #expect(try await todos.get("bad") == nil)
+        #expect(try await todos.getAll().map(\.id) == ["good1", "good2"])
+        var rejected: SyncEvent?
+        while let event = await events.next() {
+            if event.type == .operationRejected { rejected = event; break }
+        }
+        #expect(rejected?.recordID == "bad" && rejected?.metadata["code"] == "DOCUMENT_TOO_LARGE")
+    }
+
+    @Test func aRejectedUpdateRestoresTheServerCopy() async throws {
+        let server = InMemoryBackend()
+        let phone = try client(server)
+        let todos = phone.collection("todos")
+        try await todos.save(["text": "v1"], id: "x")
+        try await phone.syncNow()
+        await server.reject { _ in SyncError(kind: .http, status: 403, code: "FORBIDDEN", message: "no", isRetryable: false) }
+        try await todos.update("x", ["text": "v2"])
+        try await todos.update("x", ["more": true])
+        try await phone.syncNow()
+        let doc = try #require(try await todos.get("x"))
+        #expect(doc.data == ["text": "v1"] && doc.syncState == .rejected)
+        #expect(await server.documents("todos")["x"] == ["text": "v1"])
+    }
+
+    @Test func retryableFailuresParkAnOpAfterMaxRetriesAndTheAppCanRetryIt() async throws {
+        let server = InMemoryBackend()
+        let phone = try client(server, maxRetries: 3)
+        let unavailable = SyncError(kind: .http, status: 503, code: "SERVICE_UNAVAILABLE", message: "busy", isRetryable: true)
+        await server.failNextPushes(with: [unavailable, unavailable, unavailable])
+        try await phone.collection("todos").save(["n": 1], id: "x")
+        for _ in 0..<3 { await #expect(throws: SyncError.self) { try await phone.syncNow() } }
+        #expect(try await phone.outboxCounts() == OutboxCounts(pending: 0, rejected: 0, failed: 1))
+        try await phone.syncNow()  // parked: nothing is sent
+        #expect(await server.documents("todos").isEmpty)
+        #expect(try await phone.retryFailedOperations() == 1)
+        try await phone.syncNow()
+        #expect(await server.documents("todos")["x"] == ["n": 1])
+    }
+
+    @Test func networkFailuresNeverParkAnOp() async throws {
+        let server = InMemoryBackend()
+        let phone = try client(server, maxRetries: 2)
+        await server.failNextPushes(with: Array(repeating: .network("offline"), count: 5))
+        try await phone.collection("todos").save(["n": 1], id: "x")
+        for _ in 0..<5 { await #expect(throws: SyncError.self) { try await phone.syncNow() } }
+        #expect(try await phone.outboxCounts() == OutboxCounts(pending: 1))
+        #expect(phone.status.phase == .offline)
+        try await phone.syncNow()
+        #expect(await server.documents("todos")["x"] == ["n": 1])
+    }
+
+    @Test func pullPagesThroughEveryChangeAndStoresTheCursor() async throws {
+        let server = InMemoryBackend(maxPullLimit: 3)
+        for i in 0..<10 { await server.write("todos", "r\(i)", data: ["n": .int(i)]) }
+        await server.write("todos", "r3", data: nil)
+        let phone = try client(server)
+        try await phone.syncNow()
+        let ids = try await phone.collection("todos").getAll().map(\.id)
+        #expect(Set(ids) == Set((0..<10).filter { $0 != 3 }.map { "r\($0)" }))
+        let pulls = await server.pullCalls
+        try await phone.syncNow()  // nothing new: one empty page
+        #expect(await server.pullCalls == pulls + 1)
+        #expect(try await phone.store.pullCursor("todos", protocolVersion: 2) == "11")
+    }
+
+    @Test func remoteChangesReplaceSyncedDocumentsAndTombstonesDeleteThem() async throws {
+        let server = InMemoryBackend()
+        let phone = try client(server)
+        try await phone.collection("todos").save(["text": "mine"], id: "x")
+        try await phone.syncNow()
+        await server.write("todos", "x", data: ["text": "theirs"], clientID: "other")
+        try await phone.syncNow()
+        #expect(try await phone.collection("todos").get("x")?.data == ["text": "theirs"])
+        #expect(try await phone.collection("todos").get("x")?.serverVersion == 2)
+        await server.write("todos", "x", data: nil, clientID: "other")
+        try await phone.syncNow()
+        #expect(try await phone.collection("todos").get("x") == nil)
+        #expect(try phone.store.scalar(sql: "SELECT count(*) FROM sl_documents", bindings: []) == 0)
+    }
+
+    @Test func aSyncFilterNarrowsPullsAndEvictsRecordsThatLeaveIt() async throws {
+        let server = InMemoryBackend()
+        await server.write("todos", "a", data: ["owner": "me", "text": "a", "secret": "s"])
+        await server.write("todos", "b", data: ["owner": "you", "text": "b"])
+        let phone = try client(server, filters: ["todos": SyncFilter(where: ["owner": "me"], excludeFields: ["secret"])])
+        try await phone.syncNow()
+        #expect(try await phone.collection("todos").getAll().map(\.data) == [["owner": "me", "text": "a"]])
+        await server.write("todos", "a", data: ["owner": "you", "text": "a"])
+        try await phone.syncNow()
+        #expect(try await phone.collection("todos").getAll().isEmpty)
+    }
+
+    @Test func syncNowWithoutABackendIsATypedError() async throws {
+        let offline = try await SyncLayer(config: SyncConfig(collections: ["todos"], storage: .inMemory))
+        #expect(offline.status.phase == .disabled)
+        await #expect { try await offline.syncNow() } throws: { ($0 as? SyncError)?.kind == .notConfigured }
+    }
+
+    @Test func autoSyncPushesShortlyAfterALocalWrite() async throws {
+        let server = InMemoryBackend()
+        let phone = try await SyncLayer(config: SyncConfig(collections: ["todos"], storage: .inMemory, customBackend: server))
+        var statuses = phone.statusUpdates.makeAsyncIterator()
+        try await phone.collection("todos").save(["n": 1], id: "x")
+        // Wait for an idle status after a sync that carried the write (bounded by the stream).
+        while let status = await statuses.next() {
+            if status.phase == .idle, await server.documents("todos")["x"] != nil { break }
+        }
+        #expect(await server.documents("todos")["x"] == ["n": 1])
+        try await phone.waitForPendingWrites()
+        await phone.close()
+    }
+}
