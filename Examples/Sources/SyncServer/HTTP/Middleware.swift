@@ -1,0 +1,159 @@
+import Hummingbird
+import Logging
+import Synchronization
+
+/// Logs one line per request at info: method, path without query, status, duration. Never bodies or
+/// headers, so never tokens.
+struct RequestLogMiddleware: RouterMiddleware {
+    typealias Context = SyncRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        context.logger.info(
+            "\(request.method) \(request.uri.path) \(response.status.code)",
+            metadata: ["duration_ms": .stringConvertible((milliseconds * 10).rounded() / 10)])
+        return response
+    }
+}
+
+/// Turns every error into the stable error body (PROTOCOL.md §1); nothing escapes as a bare 500.
+struct ErrorBodyMiddleware: RouterMiddleware {
+    typealias Context = SyncRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return error.response
+        } catch let error as any HTTPResponseError {
+            return APIError.from(status: error.status).response
+        } catch {
+            context.logger.error("request failed", metadata: ["error.type": "\(String(reflecting: type(of: error)))"])
+            return APIError(.internalServerError, code: "SERVER_ERROR", message: "internal server error").response
+        }
+    }
+}
+
+/// Test hook: delays every answer after it was computed.
+struct ResponseDelayMiddleware: RouterMiddleware {
+    typealias Context = SyncRequestContext
+    let faults: FaultInjector
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let response = try await next(request, context)
+        if let delay = faults.responseDelay { try await Task.sleep(for: delay) }
+        return response
+    }
+}
+
+/// Checks `Authorization: Bearer` against the configured tokens, except on public routes.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = SyncRequestContext
+    let authenticator: Authenticator
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        if path == "/health" || path == "/.well-known/synclayer" {
+            return try await next(request, context)
+        }
+        guard let token = authenticator.authenticate(authorization: request.headers[.authorization]) else {
+            throw APIError.authFailed
+        }
+        var context = context
+        context.token = token
+        return try await next(request, context)
+    }
+}
+
+/// Bearer-token checking shared by HTTP and the WebSocket upgrade.
+struct Authenticator: Sendable {
+    let tokens: [[UInt8]]
+
+    init(tokens: Set<String>) {
+        self.tokens = tokens.map { Array($0.utf8) }
+    }
+
+    /// The accepted token ("" when no token is configured), or nil.
+    func authenticate(authorization: String?) -> String? {
+        guard !tokens.isEmpty else { return "" }
+        guard let authorization else { return nil }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return authenticate(token: String(parts[1]).trimmingSpaces)
+    }
+
+    func authenticate(token: String?) -> String? {
+        guard !tokens.isEmpty else { return "" }
+        guard let token else { return nil }
+        let candidate = Array(token.utf8)
+        var accepted = false
+        for known in tokens where Self.constantTimeEquals(known, candidate) { accepted = true }
+        return accepted ? token : nil
+    }
+
+    private static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for index in a.indices { difference |= a[index] ^ b[index] }
+        return difference == 0
+    }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var scalars = Substring(self)
+        while scalars.first == " " { scalars.removeFirst() }
+        while scalars.last == " " { scalars.removeLast() }
+        return String(scalars)
+    }
+}
+
+/// Optional per-token token bucket; answers 429 with `Retry-After`.
+struct RateLimitMiddleware: RouterMiddleware {
+    typealias Context = SyncRequestContext
+    let limiter: RateLimiter
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let retryAfter = limiter.take(key: context.token ?? "") {
+            throw APIError(.tooManyRequests, code: "RATE_LIMIT_EXCEEDED", message: "too many requests", retryAfter: retryAfter)
+        }
+        return try await next(request, context)
+    }
+}
+
+/// A token bucket per key: `perSecond` tokens a second, holding at most `perSecond` (at least 1).
+final class RateLimiter: Sendable {
+    private struct Bucket {
+        var tokens: Double
+        var refilled: ContinuousClock.Instant
+    }
+
+    private let perSecond: Double
+    private let capacity: Double
+    private let buckets = Mutex<[String: Bucket]>([:])
+
+    init(perSecond: Double) {
+        self.perSecond = perSecond
+        capacity = max(1, perSecond)
+    }
+
+    /// Nil when the request may go on, else the seconds to wait.
+    func take(key: String, now: ContinuousClock.Instant = .now) -> Int? {
+        buckets.withLock { buckets in
+            var bucket = buckets[key] ?? Bucket(tokens: capacity, refilled: now)
+            let elapsed = now - bucket.refilled
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            bucket.tokens = min(capacity, bucket.tokens + seconds * perSecond)
+            bucket.refilled = now
+            defer { buckets[key] = bucket }
+            if bucket.tokens >= 1 {
+                bucket.tokens -= 1
+                return nil
+            }
+            return max(1, Int(((1 - bucket.tokens) / perSecond).rounded(.up)))
+        }
+    }
+}

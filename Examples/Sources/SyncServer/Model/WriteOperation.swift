@@ -1,0 +1,109 @@
+/// One write, from any route: a v2 op, or a v1 REST/WebSocket write.
+public struct WriteOperation: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable {
+        case insert, update, patch, delete
+    }
+
+    /// Which rules decide whether the write applies.
+    public enum Rules: Sendable, Equatable {
+        /// v2: base-version checks, op-id deduplication (PROTOCOL.md §4.1).
+        case v2
+        /// v1: unconditional; a patch of a missing record is `recordNotFound`.
+        case v1
+    }
+
+    /// Client op id (v2) or a server-made id (v1 WebSocket writes, for echo suppression only).
+    public var opID: String?
+    public var clientID: String?
+    public var collection: String
+    public var recordID: String
+    public var kind: Kind
+    public var payload: [String: JSONValue]?
+    public var baseVersion: Int64?
+    public var hlc: String?
+    public var rules: Rules
+
+    public init(
+        opID: String?, clientID: String?, collection: String, recordID: String, kind: Kind,
+        payload: [String: JSONValue]?, baseVersion: Int64?, hlc: String?, rules: Rules
+    ) {
+        self.opID = opID
+        self.clientID = clientID
+        self.collection = collection
+        self.recordID = recordID
+        self.kind = kind
+        self.payload = payload
+        self.baseVersion = baseVersion
+        self.hlc = hlc
+        self.rules = rules
+    }
+
+    /// A stable digest of everything that identifies the op's content, to detect op-id reuse.
+    var fingerprint: String {
+        let canonical: JSONValue = [
+            "clientId": clientID.map(JSONValue.string) ?? .null,
+            "collection": .string(collection),
+            "recordId": .string(recordID),
+            "type": .string(kind.rawValue),
+            "payload": payload.map(JSONValue.object) ?? .null,
+            "baseVersion": baseVersion.map(JSONValue.int) ?? .null,
+            "hlc": hlc.map(JSONValue.string) ?? .null,
+        ]
+        // FNV-1a, 64 bits: a collision only matters for the same op id, so this is plenty.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in canonical.encoded.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        return String(hash, radix: 16)
+    }
+}
+
+/// What became of one write.
+public enum WriteOutcome: Sendable, Equatable {
+    case applied(AppliedWrite)
+    /// The op id was applied before; the first answer.
+    case duplicate(AppliedWrite)
+    case conflict(current: StoredRecord?)
+    case rejected(code: String, message: String)
+    /// v1 only: a patch of a missing or deleted record.
+    case recordNotFound
+}
+
+/// The answer for an applied write.
+public struct AppliedWrite: Sendable, Equatable {
+    public var collection: String
+    public var recordID: String
+    public var version: Int64
+    public var seq: Int64
+    public var updatedAt: Int64
+    public var deleted: Bool
+}
+
+extension WriteOutcome {
+    /// The v2 per-op result object (PROTOCOL.md §4.1).
+    public func resultJSON(opID: String, collection: String, recordID: String) -> JSONValue {
+        var object: [String: JSONValue] = [
+            "opId": .string(opID), "collection": .string(collection), "recordId": .string(recordID),
+        ]
+        switch self {
+        case .applied(let write), .duplicate(let write):
+            if case .applied = self { object["status"] = "applied" } else { object["status"] = "duplicate" }
+            object["version"] = .int(write.version)
+            object["seq"] = .int(write.seq)
+            object["updatedAt"] = .string(Timestamp.format(milliseconds: write.updatedAt))
+            object["deleted"] = .bool(write.deleted)
+        case .conflict(let current):
+            object["status"] = "conflict"
+            object["current"] = current?.v2JSON ?? .null
+        case .rejected(let code, let message):
+            object["status"] = "rejected"
+            object["code"] = .string(code)
+            object["message"] = .string(message)
+        case .recordNotFound:
+            object["status"] = "conflict"
+            object["current"] = .null
+        }
+        return .object(object)
+    }
+}

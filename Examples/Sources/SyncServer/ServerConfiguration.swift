@@ -1,0 +1,61 @@
+import Logging
+
+/// Everything the reference server can be told at start.
+///
+/// ```swift
+/// var configuration = ServerConfiguration(port: 0, databasePath: nil)
+/// configuration.tokens = ["secret"]
+/// let server = try await InProcessServer.start(configuration: configuration)
+/// ```
+public struct ServerConfiguration: Sendable {
+    /// Address to bind; loopback by default.
+    public var host: String
+    /// Port to bind; 0 picks a free one (read it from `InProcessServer.port`).
+    public var port: Int
+    /// SQLite file; nil keeps the data in memory (lost on stop).
+    public var databasePath: String?
+    /// Accepted bearer tokens. Empty accepts every request (development only).
+    public var tokens: Set<String>
+    /// Accept `?token=` on the WebSocket upgrade (the Dart client's way).
+    public var allowQueryToken: Bool
+    public var limits: Limits
+    /// Requests per second allowed per token (burst of the same size); nil disables rate limiting.
+    public var rateLimitPerSecond: Double?
+    /// A WebSocket that sends nothing for this long is closed with 4408.
+    public var webSocketIdleTimeout: Duration
+    public var logLevel: Logger.Level
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, databasePath: String? = nil, tokens: Set<String> = [],
+        allowQueryToken: Bool = false, limits: Limits = Limits(), rateLimitPerSecond: Double? = nil,
+        webSocketIdleTimeout: Duration = .seconds(60), logLevel: Logger.Level = .info
+    ) {
+        self.host = host
+        self.port = port
+        self.databasePath = databasePath
+        self.tokens = tokens
+        self.allowQueryToken = allowQueryToken
+        self.limits = limits
+        self.rateLimitPerSecond = rateLimitPerSecond
+        self.webSocketIdleTimeout = webSocketIdleTimeout
+        self.logLevel = logLevel
+    }
+
+    /// Size limits, advertised in the capabilities document.
+    public struct Limits: Sendable, Equatable {
+        public var maxBodyBytes: Int
+        public var maxOpsPerBatch: Int
+        public var document: DocumentLimits
+        public var maxPullLimit: Int
+
+        public init(maxBodyBytes: Int = 4 << 20, maxOpsPerBatch: Int = 500, document: DocumentLimits = DocumentLimits(), maxPullLimit: Int = 1000) {
+            self.maxBodyBytes = maxBodyBytes
+            self.maxOpsPerBatch = maxOpsPerBatch
+            self.document = document
+            self.maxPullLimit = maxPullLimit
+        }
+
+        /// A WebSocket message holds one document plus its envelope.
+        public var maxWebSocketMessageBytes: Int { document.maxBytes + 64 * 1024 }
+    }
+}
