@@ -59,6 +59,7 @@ public func buildApplication(
             token = authenticator.authenticate(token: String(query))
         }
         guard token != nil else {
+            context.logger.info("websocket refused: authentication failed")
             // Hummingbird answers a refused upgrade with a bare 400; an error message and 1008 say why.
             let message = RealtimeMessage.error("AUTH_FAILED", "authentication failed")
             try await outbound.write(.text(message.text))
@@ -66,6 +67,8 @@ public func buildApplication(
             return
         }
         let session = WebSocketSession(service: service, idleTimeout: idleTimeout, logger: context.logger)
+        context.logger.info("websocket opened", metadata: ["connection": "\(session.id)"])
+        defer { context.logger.info("websocket closed", metadata: ["connection": "\(session.id)"]) }
         try await session.run(inbound: inbound, outbound: outbound)
     }
 
