@@ -6,7 +6,7 @@ import PackageDescription
 // realtime layer on). Third-party packages belong in Examples/Package.swift.
 let package = Package(
     name: "SyncLayer",
-    platforms: [.macOS(.v13), .iOS(.v16), .tvOS(.v16), .watchOS(.v9), .visionOS(.v1)],
+    platforms: [.macOS(.v14), .iOS(.v17), .tvOS(.v17), .watchOS(.v10), .visionOS(.v1)],
     products: [
         .library(name: "SyncLayer", targets: ["SyncLayer"]),
         .library(name: "SyncLayerTesting", targets: ["SyncLayerTesting"]),

@@ -37,6 +37,8 @@ public struct SyncLayerError: Error, Sendable, Hashable, CustomStringConvertible
         public static let modelCoding = Code(rawValue: "modelCoding")
         /// The database was written by a newer SyncLayer whose schema this one does not know.
         public static let incompatibleSchema = Code(rawValue: "incompatibleSchema")
+        /// Another `SyncLayer` in this process has the same database file open.
+        public static let alreadyOpen = Code(rawValue: "alreadyOpen")
         /// The `SyncLayer` instance was closed.
         public static let closed = Code(rawValue: "closed")
     }

@@ -271,8 +271,58 @@ import Testing
     @Test func aReadOnlyDatabaseIsATypedError() async throws {
         let f = try await Fixture()
         try await f.todos.save(["text": "kept"], id: "kept")
-        try f.store.read { db in try db.execute("PRAGMA query_only = 1") }
-        await #expect { try await f.todos.save(["text": "new"]) } throws: { ($0 as? StoreError)?.isReadOnly == true }
-        #expect(try await f.todos.getAll().map(\.id) == ["kept"])
+        await f.sync.close()
+        let readOnly = try LocalStore(storage: .file(f.path), readOnly: true)
+        #expect(throws: StoreError.self) { try readOnly.save("todos", id: "new", data: ["text": "new"]) }
+        do { _ = try readOnly.save("todos", id: "new", data: [:]) } catch let error as StoreError {
+            #expect(error.isReadOnly, "\(error)")
+        }
+        #expect(try readOnly.document("todos", id: "kept")?["text"] == "kept")
+        #expect(try readOnly.document("todos", id: "new") == nil)
+    }
+
+    @Test func updateWithADottedKeySetsANestedField() async throws {
+        let f = try await Fixture()
+        try await f.todos.save(["text": "a", "meta": ["priority": 1, "owner": "ann"]], id: "a")
+        try f.store.read { db in try db.run("UPDATE sl_outbox SET attempts = 1") }
+        try await f.todos.update("a", ["meta.priority": 3, "extra.deep.flag": true])
+        #expect(try await f.todos.get("a")?.data == ["text": "a", "meta": ["priority": 3, "owner": "ann"],
+                                                     "extra": ["deep": ["flag": true]]])
+        #expect(try await f.todos.where("meta.priority", isEqualTo: 3).count() == 1)
+        // The patch carries whole top-level fields, as the protocol's patch semantics want.
+        #expect(try f.outbox().last?.payload == #"{"extra":{"deep":{"flag":true}},"meta":{"owner":"ann","priority":3}}"#)
+        await #expect { try await f.todos.update("a", ["bad..path": 1]) } throws: {
+            ($0 as? SyncLayerError)?.code == .invalidFieldPath
+        }
+    }
+
+    @Test func oneFileCanBeOpenedOnlyOncePerProcess() async throws {
+        let f = try await Fixture()
+        await #expect { try await SyncLayer(config: SyncConfig(collections: ["todos"], storage: .file(f.path))) } throws: {
+            ($0 as? SyncLayerError)?.code == .alreadyOpen
+        }
+        await f.sync.close()
+        let again = try await SyncLayer(config: SyncConfig(collections: ["todos"], storage: .file(f.path)))
+        await again.close()
+    }
+
+    @Test func concurrentConnectionsMigrateANewFileOnce() async throws {
+        for round in 0..<10 {
+            let directory = TemporaryDirectory()
+            let path = directory.path("race\(round).sqlite")
+            let failures = Locked<[String]>([])
+            DispatchQueue.concurrentPerform(iterations: 6) { _ in
+                do {
+                    let db = try Database(.init(path: path))
+                    try Schema.migrate(db)
+                    db.close()
+                } catch {
+                    failures.withLock { $0.append("\(error)") }
+                }
+            }
+            #expect(failures.withLock { $0 }.isEmpty, "round \(round): \(failures.withLock { $0 })")
+            let db = try Database(.init(path: path))
+            #expect(try db.scalarInt("SELECT count(*) FROM sl_migrations") == Int64(Schema.latestVersion))
+        }
     }
 }

@@ -106,7 +106,10 @@ import Testing
     @Test func deleteAgainstEditFollowsTheStrategy() async throws {
         for (strategy, expectDeleted) in [(ConflictStrategy.serverWins, false), (.clientWins, true), (.lastWriteWins, true)] {
             let server = InMemoryBackend()
-            let laptop = try client(server, strategy: strategy), phone = try client(server, strategy: strategy)
+            // The phone's clock runs a second ahead, so its delete is the later write even when
+            // both happen within one millisecond of real time.
+            let laptop = try client(server, strategy: strategy)
+            let phone = try client(server, strategy: strategy, wallClock: WallClock { WallClock.nowMilliseconds() + 1_000 })
             try await laptop.collection("todos").save(["text": "a"], id: "x")
             try await laptop.syncNow()
             try await phone.syncNow()

@@ -19,6 +19,22 @@ import Testing
         #expect(delete?.metadata["operationType"] == "delete" && delete?.metadata["folded"] == true)
     }
 
+    @Test func eventsReportTheOperationActuallyQueuedAndNothingForADroppedOne() async throws {
+        let f = try await Fixture()
+        var events = f.sync.events.makeAsyncIterator()
+        try await f.todos.save(["text": "draft"], id: "d")
+        try await f.todos.update("d", ["text": "still a draft"])   // folded into the unsent insert
+        try await f.todos.delete("d")                               // the server never saw it: dropped
+        try await f.todos.save(["text": "marker"], id: "m")
+        var seen: [(String?, JSONValue?)] = []
+        while let event = await events.next() {
+            seen.append((event.recordID, event.metadata["operationType"]))
+            if event.recordID == "m" { break }
+        }
+        #expect(seen.map(\.0) == ["d", "d", "m"])
+        #expect(seen.map(\.1) == ["insert", "insert", "insert"])
+    }
+
     @Test func aFailedWriteEmitsNothing() async throws {
         let f = try await Fixture()
         let events = f.sync.events

@@ -43,3 +43,14 @@ import Testing
         #expect(next.milliseconds == 9_000 && next.counter == 4 && next.node == "me")
     }
 }
+
+@Suite struct HybridLogicalClockDriftTests {
+    @Test func aStampFromTooFarAheadIsIgnored() {
+        var clock = HybridLogicalClock(node: "a")
+        let hostile = HLCTimestamp(milliseconds: 1_000 + HybridLogicalClock.maximumForwardDrift + 1, counter: 0, node: "evil")
+        clock.receive(hostile, now: 1_000)
+        #expect(clock.next(now: 1_000).milliseconds == 1_000)
+        clock.receive(HLCTimestamp(milliseconds: 1_000 + 86_400_000, counter: 0, node: "fast"), now: 1_000)
+        #expect(clock.next(now: 1_000).milliseconds == 1_000 + 86_400_000)
+    }
+}

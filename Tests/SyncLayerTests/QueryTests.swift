@@ -163,4 +163,28 @@ import Testing
         let found = try await typed.where("meta.owner", isEqualTo: "ann").orderBy("prio").get()
         #expect(found == [Todo(id: "c", text: "buy bread", prio: 2), Todo(id: "a", text: "Buy milk", prio: 3)])
     }
+
+    @Test func longListsWorkAndKeepTheStatementCacheBounded() async throws {
+        let f = try await Self.seeded()
+        let many: [JSONValue] = (0..<1_000).map { .int($0 + 100) } + [5]
+        #expect(try await ids(f.todos.where("prio", whereIn: many)) == ["d"])
+        #expect(try await ids(f.todos.where("prio", whereNotIn: many)).count == 6)
+        #expect(try await ids(f.todos.where("tags", arrayContainsAny: (0..<1_000).map { .string("t\($0)") } + ["family"])) == ["b"])
+        for n in 1...100 { _ = try await f.todos.where("prio", whereIn: (0..<n).map { .int($0) }).count() }
+        for n in 1...100 { _ = try await f.todos.where("text", isEqualTo: .string("x")).limit(n).get() }
+        let cached = try f.store.read { db in db.statementCountForTesting }
+        #expect(cached < 80, "\(cached) statements cached")
+    }
+
+    @Test func integersAndEqualDoublesMatchInsideArraysAndObjects() async throws {
+        struct Scores: Codable, Identifiable, Sendable { var id: String; var scores: [Double] }
+        let f = try await Fixture()
+        try await f.todos.save(["v": [1.0, 2.5], "o": ["k": 3.0]], id: "a")
+        try await f.sync.collection("todos", as: Scores.self).save(Scores(id: "b", scores: [1.0, 2.5]))
+        #expect(try await ids(f.todos.where("v", isEqualTo: [1, 2.5])) == ["a"])
+        #expect(try await ids(f.todos.where("scores", isEqualTo: [1.0, 2.5])) == ["b"])
+        #expect(try await ids(f.todos.where("o", isEqualTo: ["k": 3])) == ["a"])
+        #expect(try await f.todos.get("a")?["v"] == [1, 2.5])
+        #expect(JSONValue.int(1) == .double(1.0) && Set<JSONValue>([.int(1), .double(1.0)]).count == 1)
+    }
 }

@@ -49,8 +49,10 @@ public struct CollectionReference: QueryBuilding {
         try await query.get()
     }
 
-    /// Sets top-level fields of an existing document; other fields stay. A `null` value
-    /// stores null (it does not remove the field). The change is queued as a patch.
+    /// Sets fields of an existing document; other fields stay. A key with dots sets a nested
+    /// field (`["meta.priority": 3]`), creating objects on the way. A `null` value stores null
+    /// (it does not remove the field). The change is queued as a patch of the top-level fields
+    /// it touched.
     ///
     /// - Throws: ``SyncLayerError/Code/documentNotFound`` when there is no such document.
     public func update(_ id: String, _ changes: [String: JSONValue]) async throws {

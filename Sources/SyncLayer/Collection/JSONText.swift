@@ -70,7 +70,13 @@ enum JSONText {
         // Non-finite doubles are rejected before a value reaches storage (see `validate`);
         // if one slips through a debug description, write null rather than invalid JSON.
         guard d.isFinite else { out.append(contentsOf: "null".utf8); return }
-        out.append(contentsOf: d.description.utf8)
+        // An integral double is written as an integer, as JSONEncoder does, so 1.0 and 1 have
+        // one canonical text (queries compare arrays and objects by text).
+        if let exact = JSONValue.exactInteger(d) {
+            out.append(contentsOf: String(exact).utf8)
+        } else {
+            out.append(contentsOf: d.description.utf8)
+        }
     }
 
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
@@ -308,7 +314,10 @@ enum JSONText {
         }
 
         func validatedString(_ slice: UnsafeBufferPointer<UInt8>, at start: Int) throws -> String {
-            guard let s = String(validating: slice, as: UTF8.self) else {
+            // String(decoding:) repairs invalid UTF-8 with U+FFFD; a repaired string's bytes differ.
+            // (String(validating:) would say it directly, but needs macOS 15 / iOS 18.)
+            let s = String(decoding: slice, as: UTF8.self)
+            guard s.utf8.count == slice.count, s.utf8.elementsEqual(slice) else {
                 throw ParseError(offset: start, reason: "invalid UTF-8 in string")
             }
             return s

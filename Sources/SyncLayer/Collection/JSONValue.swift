@@ -9,9 +9,10 @@ import Foundation
 /// let data: [String: JSONValue] = ["text": "Buy milk", "done": false, "tags": ["home"], "prio": 2]
 /// ```
 ///
-/// Numbers keep their kind: `1` is ``int(_:)``, `1.5` is ``double(_:)``; the two compare
-/// equal in queries when their values are equal. A non-finite double (NaN, infinity) has
-/// no JSON form: writing one is rejected with ``SyncLayerError/Code/invalidDocument``.
+/// Numbers are compared by value: `.int(1) == .double(1.0)`, here and in queries, and an
+/// integral double is stored as an integer (so it reads back as ``int(_:)``). A non-finite
+/// double (NaN, infinity) has no JSON form: writing one is rejected with
+/// ``SyncLayerError/Code/invalidDocument``.
 public enum JSONValue: Sendable, Hashable {
     case null
     case bool(Bool)
@@ -63,6 +64,46 @@ extension JSONValue {
             current = next
         }
         return current
+    }
+}
+
+extension JSONValue {
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): true
+        case (.bool(let x), .bool(let y)): x == y
+        case (.int(let x), .int(let y)): x == y
+        case (.double(let x), .double(let y)): x == y
+        case (.int(let i), .double(let d)), (.double(let d), .int(let i)): exactInteger(d) == i
+        case (.string(let x), .string(let y)): x == y
+        case (.array(let x), .array(let y)): x == y
+        case (.object(let x), .object(let y)): x == y
+        default: false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0)
+        case .bool(let b): hasher.combine(1); hasher.combine(b)
+        case .int(let i): hasher.combine(2); hasher.combine(i)
+        case .double(let d):
+            if let i = JSONValue.exactInteger(d) {
+                hasher.combine(2); hasher.combine(i)
+            } else {
+                hasher.combine(3); hasher.combine(d)
+            }
+        case .string(let s): hasher.combine(4); hasher.combine(s)
+        case .array(let a): hasher.combine(5); hasher.combine(a)
+        case .object(let o): hasher.combine(6); hasher.combine(o)
+        }
+    }
+
+    /// The integer a double equals exactly, when it is integral and within ±2⁵³ (where every
+    /// integer has an exact double).
+    static func exactInteger(_ d: Double) -> Int? {
+        guard d == d.rounded(), abs(d) < 9_007_199_254_740_992 else { return nil }
+        return Int(d)
     }
 }
 

@@ -13,7 +13,7 @@ public struct QueryObservation<Record: Sendable>: AsyncSequence, Sendable {
     public struct Iterator: AsyncIteratorProtocol {
         let query: Query<Record>
         private var registration: ChangeHub.Registration?
-        private var last: [Document]?
+        private var last: [DocumentRow]?
         private var finished = false
 
         init(query: Query<Record>) { self.query = query }
@@ -23,16 +23,17 @@ public struct QueryObservation<Record: Sendable>: AsyncSequence, Sendable {
             if registration == nil {
                 if Task.isCancelled { return finish() }
                 registration = try query.source.store().changes.register(query.spec.collection)
-                let documents = try query.documents()
-                last = documents
-                return try documents.map(query.transform)
+                let rows = try query.rows()
+                last = rows
+                return try rows.map { try query.transform($0.document()) }
             }
             while let registration {
                 guard await registration.signal.wait() else { return finish() }
-                let documents = try query.documents()
-                if documents != last {
-                    last = documents
-                    return try documents.map(query.transform)
+                // Rows compare exactly (and cheaply): no decoding unless something changed.
+                let rows = try query.rows()
+                if rows != last {
+                    last = rows
+                    return try rows.map { try query.transform($0.document()) }
                 }
             }
             return nil

@@ -10,7 +10,9 @@
 ///
 /// Results come in the order of the `orderBy` keys, then in insertion order. `null` and missing
 /// values sort first in ascending order and last in descending order; across kinds, numbers
-/// (and booleans, as 0 and 1) sort before strings.
+/// (and booleans, as 0 and 1) sort before strings, and arrays and objects sort by their JSON
+/// text among the strings. Strings compare by their UTF-8 bytes (no locale, no Unicode
+/// normalization: `"é"` composed and decomposed are different values to a query).
 public struct Query<Element: Sendable>: QueryBuilding {
     let spec: QuerySpec
     let source: CollectionSource
@@ -62,9 +64,13 @@ public struct Query<Element: Sendable>: QueryBuilding {
     }
 
     func documents() throws -> [Document] {
+        try rows().map { try $0.document() }
+    }
+
+    func rows() throws -> [DocumentRow] {
         let store = try source.store()
         let (sql, bindings) = try QuerySQL.select(spec)
-        return try store.documents(sql: sql, bindings: bindings)
+        return try store.documentRows(sql: sql, bindings: bindings)
     }
 
     /// The query plan SQLite chose (`EXPLAIN QUERY PLAN`), one line per step.
@@ -72,7 +78,7 @@ public struct Query<Element: Sendable>: QueryBuilding {
         let store = try source.store()
         let (sql, bindings) = try QuerySQL.select(spec)
         return try store.read { db in
-            let statement = try db.statement("EXPLAIN QUERY PLAN " + sql)
+            let statement = try db.statement("EXPLAIN QUERY PLAN " + sql, dynamic: true)
             try statement.bind(bindings)
             var lines: [String] = []
             while try statement.step() { lines.append(statement.text(3) ?? "") }

@@ -18,7 +18,7 @@ struct QuerySQL {
 
         init(_ name: String) throws {
             if name == "id" {
-                value = "id"
+                value = "sl_documents.id"  // qualified: json_each has an `id` column too
                 type = "'text'"
                 path = nil
                 return
@@ -96,20 +96,37 @@ struct QuerySQL {
                 candidates = list
             }
             guard !candidates.isEmpty else { clauses.append("0"); return }
+            // The candidates are one bound JSON array, so the SQL is the same for any list size.
             let element = Field(value: "e.value", type: "e.type")
-            let any = candidates.map { equality(element, $0) }.joined(separator: " OR ")
-            clauses.append("(\(field.type) = 'array' AND EXISTS (SELECT 1 FROM json_each(data, \(path)) AS e WHERE \(any)))")
+            bindings.append(.text(JSONText.encode(.array(candidates))))
+            clauses.append("(\(field.type) = 'array' AND EXISTS (SELECT 1 FROM json_each(data, \(path)) AS e, json_each(?) AS v WHERE \(QuerySQL.typedMatch(element))))")
         case .whereIn, .whereNotIn:
             guard case .array(let list) = value else {
                 throw SyncLayerError(.invalidQuery, "\(filter.op) on \(Identifiers.describe(filter.field)) needs a list")
             }
-            let any = list.isEmpty ? "0" : "(" + list.map { equality(field, $0) }.joined(separator: " OR ") + ")"
+            let any: String
+            if list.isEmpty {
+                any = "0"
+            } else {
+                // `x IN (…)` lets SQLite use an index on the field; the EXISTS keeps kinds apart.
+                let json = SQLValue.text(JSONText.encode(.array(list)))
+                bindings += [json, json]
+                var test = "(\(field.value) IN (SELECT value FROM json_each(?)) AND EXISTS (SELECT 1 FROM json_each(?) AS v WHERE \(QuerySQL.typedMatch(field))))"
+                if list.contains(.null) { test = "(\(test) OR \(field.value) IS NULL)" }
+                any = test
+            }
             clauses.append(filter.op == .whereIn ? any : "NOT coalesce(\(any), 0)")
         case .isNull:
             clauses.append("\(field.value) IS NULL")
         case .isNotNull:
             clauses.append("\(field.value) IS NOT NULL")
         }
+    }
+
+    /// Typed equality of a field and a `json_each` row `v`: the same SQL value and the same JSON
+    /// kind (integers and reals are one kind), so `1`, `true` and `"1"` differ.
+    static func typedMatch(_ field: Field) -> String {
+        "(\(field.value) = v.value AND (\(field.type) = v.type OR (\(field.type) IN ('integer', 'real') AND v.type IN ('integer', 'real'))))"
     }
 
     /// Typed equality: `x = ?` narrowed by the JSON type, so `1`, `true` and `"1"` differ.

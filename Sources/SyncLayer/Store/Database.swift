@@ -15,6 +15,9 @@ enum SQLValue: Sendable, Hashable {
 final class Database {
     let handle: OpaquePointer
     private var statements: [String: Statement] = [:]
+    /// Statements of dynamic SQL (queries), least recently used first; bounded.
+    private var dynamicOrder: [String] = []
+    static let dynamicStatementLimit = 32
     /// Statements that returned a row and were not stepped to the end: they keep a read
     /// transaction open (blocking COMMIT and WAL checkpoints) until reset.
     private var active: [Statement] = []
@@ -23,15 +26,17 @@ final class Database {
     /// Where and how to open the file.
     struct Options {
         var path: String?            // nil: in-memory
+        var readOnly = false
         var synchronousFull = false
         var busyTimeoutMilliseconds: Int32 = 5_000
     }
 
     init(_ options: Options) throws(StoreError) {
         let path = options.path ?? ":memory:"
-        if let file = options.path { try Database.createPrivateFile(at: file) }
+        if let file = options.path, !options.readOnly { try Database.createPrivateFile(at: file) }
         var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+        let flags = (options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+            | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open database"
@@ -42,10 +47,13 @@ final class Database {
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, options.busyTimeoutMilliseconds)
         do throws(StoreError) {
-            if options.path != nil {
+            if options.path != nil && !options.readOnly {
                 // Debian builds SQLite with DEFAULT_WAL_SYNCHRONOUS=2, so NORMAL must be set on
                 // every connection, after switching to WAL.
-                let mode = try scalarText("PRAGMA journal_mode=WAL")
+                let mode = try Database.retryingBusy(timeout: options.busyTimeoutMilliseconds) { () throws(StoreError) in
+                    try scalarText("PRAGMA journal_mode=WAL")
+                }
+                finishStatements()
                 if mode?.lowercased() != "wal" {
                     throw StoreError(resultCode: SQLITE_CANTOPEN, message: "cannot enable WAL (journal_mode=\(mode ?? "nil"))",
                                      sql: "PRAGMA journal_mode=WAL")
@@ -61,6 +69,20 @@ final class Database {
 
     deinit { close() }
 
+    /// Runs `body` again while SQLite answers SQLITE_BUSY without calling the busy handler
+    /// (it does so to avoid deadlocks, e.g. when switching to WAL), for up to `timeout` ms.
+    static func retryingBusy<T>(timeout: Int32, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        var waited: Int32 = 0
+        while true {
+            do {
+                return try body()
+            } catch where error.resultCode == SQLITE_BUSY && waited < timeout {
+                usleep(5_000)
+                waited += 5
+            }
+        }
+    }
+
     /// Creates the file with mode 0600 before SQLite opens it; SQLite gives its -wal and -shm
     /// files the same mode.
     private static func createPrivateFile(at path: String) throws(StoreError) {
@@ -70,6 +92,9 @@ final class Database {
         let reason = String(cString: strerror(errno))
         throw StoreError(resultCode: SQLITE_CANTOPEN, message: "cannot create \(path): \(reason)", sql: nil)
     }
+
+    /// How many prepared statements are cached (tests and diagnostics).
+    var statementCountForTesting: Int { statements.count }
 
     /// Resets every statement left mid-result. Called before COMMIT and after each read.
     func finishStatements() {
@@ -105,10 +130,27 @@ final class Database {
 
     /// A prepared statement for `sql`, from the cache when it was prepared before.
     /// Its bindings are cleared and it is reset.
-    func statement(_ sql: String) throws(StoreError) -> Statement {
+    ///
+    /// - Parameter dynamic: the SQL is built per query (unbounded variety): it is kept in a
+    ///   small LRU cache instead. Use it only where no other statement is in use.
+    func statement(_ sql: String, dynamic: Bool = false) throws(StoreError) -> Statement {
+        if dynamic, let index = dynamicOrder.firstIndex(of: sql) {
+            dynamicOrder.remove(at: index)
+            dynamicOrder.append(sql)
+        }
         if let cached = statements[sql] {
             cached.reset()
             return cached
+        }
+        if dynamic {
+            if dynamicOrder.count >= Database.dynamicStatementLimit {
+                let evicted = dynamicOrder.removeFirst()
+                if let statement = statements.removeValue(forKey: evicted) {
+                    active.removeAll { $0 === statement }
+                    statement.finalize()
+                }
+            }
+            dynamicOrder.append(sql)
         }
         var raw: OpaquePointer?
         let rc = sqlite3_prepare_v3(handle, sql, -1, UInt32(SQLITE_PREPARE_PERSISTENT), &raw, nil)
@@ -149,6 +191,7 @@ final class Database {
 
     /// Runs `body` in a write transaction (`BEGIN IMMEDIATE`): all of it commits, or none.
     func transaction<T>(_ body: () throws -> T) throws -> T {
+        finishStatements()  // an open read snapshot would make BEGIN IMMEDIATE fail with BUSY_SNAPSHOT
         try execute("BEGIN IMMEDIATE")
         do {
             let result = try body()

@@ -58,8 +58,14 @@ struct HybridLogicalClock: Sendable {
         return last
     }
 
+    /// How far ahead of the local wall clock a received stamp may be and still move the clock.
+    /// A stamp further ahead (a broken or hostile clock) is ignored, so it cannot drag every
+    /// later local stamp years into the future.
+    static let maximumForwardDrift: Int64 = 7 * 86_400_000
+
     /// Merges a stamp seen from another client, so later local stamps order after it.
     mutating func receive(_ remote: HLCTimestamp, now: Int64) {
+        guard remote.milliseconds <= now + HybridLogicalClock.maximumForwardDrift else { return }
         let ms = max(now, last.milliseconds, remote.milliseconds)
         if ms == last.milliseconds && ms == remote.milliseconds {
             last.counter = max(last.counter, remote.counter)

@@ -3,7 +3,7 @@ import Foundation
 
 /// A document row as read from SQLite, before its JSON is parsed (parsing happens outside the
 /// store's lock).
-struct DocumentRow: Sendable {
+struct DocumentRow: Sendable, Equatable {
     static let columns = "id, data, local_version, server_version, updated_at, sync_state"
 
     let id: String
@@ -43,6 +43,20 @@ struct WriteOutcome: Sendable, Equatable {
     let operation: OperationType?
 }
 
+extension Dictionary where Key == String, Value == JSONValue {
+    /// Sets a value at a path of keys, creating (or replacing non-object) intermediate objects.
+    mutating func set(_ value: JSONValue, at path: ArraySlice<String>) {
+        guard let first = path.first else { return }
+        if path.count == 1 {
+            self[first] = value
+            return
+        }
+        var child = self[first]?.objectValue ?? [:]
+        child.set(value, at: path.dropFirst())
+        self[first] = .object(child)
+    }
+}
+
 extension LocalStore {
     // MARK: Reads
 
@@ -56,20 +70,24 @@ extension LocalStore {
         return try row?.document()
     }
 
-    /// Runs a SELECT whose columns are ``DocumentRow/columns`` and parses the rows.
-    func documents(sql: String, bindings: [SQLValue]) throws -> [Document] {
-        let rows = try read { db -> [DocumentRow] in
-            let statement = try db.statement(sql)
+    /// Runs a SELECT whose columns are ``DocumentRow/columns``; the rows are parsed by the
+    /// caller, outside the store's lock.
+    func documentRows(sql: String, bindings: [SQLValue]) throws -> [DocumentRow] {
+        try read { db -> [DocumentRow] in
+            let statement = try db.statement(sql, dynamic: true)
             try statement.bind(bindings)
             var rows: [DocumentRow] = []
             while try statement.step() { rows.append(DocumentRow(statement)) }
             return rows
         }
-        return try rows.map { try $0.document() }
     }
 
     func scalar(sql: String, bindings: [SQLValue]) throws -> Int {
-        try read { db in Int(try db.scalarInt(sql, bindings) ?? 0) }
+        try read { db in
+            let statement = try db.statement(sql, dynamic: true)
+            try statement.bind(bindings)
+            return try statement.step() ? Int(statement.int(0)) : 0
+        }
     }
 
     // MARK: Writes
@@ -199,12 +217,17 @@ extension WriteContext {
         }
         guard !changes.isEmpty else { return WriteOutcome(id: id, operation: nil) }
         var merged = try JSONText.parseObject(existing.data)
-        for (key, value) in changes { merged[key] = value }
+        var delta: [String: JSONValue] = [:]
+        for (key, value) in changes.sorted(by: { $0.key < $1.key }) {
+            let path = key.contains(".") ? try Identifiers.pathSegments(key).map(String.init) : [key]
+            merged.set(value, at: path[...])
+            delta[path[0]] = merged[path[0]]
+        }
         let text = JSONText.encode(merged)
         let hlc = stamp()
         try updateRow(collection, id: id, data: text, deleted: false, hlc: hlc)
         try fault(.betweenDocumentAndOutbox)
-        return try enqueue(collection, id: id, type: .patch, payload: JSONText.encode(changes), document: text,
+        return try enqueue(collection, id: id, type: .patch, payload: JSONText.encode(delta), document: text,
                            baseVersion: existing.serverVersion, hlc: hlc, fieldsChanged: changes.count)
     }
 
@@ -277,8 +300,10 @@ extension WriteContext {
         }
         changed(collection)
         queuedOperations = true
-        metadata["operationType"] = .string(type.rawValue)
-        emit(SyncEvent(.operationQueued, collection: collection, recordID: id, metadata: metadata))
+        if let queuedType = result.operation {
+            metadata["operationType"] = .string(queuedType.rawValue)
+            emit(SyncEvent(.operationQueued, collection: collection, recordID: id, metadata: metadata))
+        }
         return result
     }
 }

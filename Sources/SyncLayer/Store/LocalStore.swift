@@ -33,18 +33,27 @@ final class LocalStore: @unchecked Sendable {
     /// Called after a commit that queued operations (the sync engine's trigger).
     let onOperationsQueued = Locked<(@Sendable () -> Void)?>(nil)
 
+    private let registration: String?
+
     init(storage: SyncConfig.Storage, durability: SyncConfig.Durability = .normal, logger: SyncLogger = .disabled,
-         events: EventHub = EventHub(), wallClock: WallClock = .system) throws {
+         events: EventHub = EventHub(), wallClock: WallClock = .system, readOnly: Bool = false) throws {
         let path = try LocalStore.resolvePath(storage)
-        let db = try Database(.init(path: path, synchronousFull: durability == .full))
-        try Schema.migrate(db)
+        let registration = try path.map { try OpenFiles.register($0) }
+        let db: Database
         let clientID: String
-        if let stored = try db.scalarText("SELECT value FROM sl_meta WHERE key = 'client_id'") {
-            clientID = stored
-        } else {
-            clientID = UUID().uuidString.lowercased()
-            try db.run("INSERT INTO sl_meta (key, value) VALUES ('client_id', ?)", [.text(clientID)])
+        do {
+            db = try Database(.init(path: path, readOnly: readOnly, synchronousFull: durability == .full))
+            if !readOnly {
+                try Schema.migrate(db)
+                try db.run("INSERT INTO sl_meta (key, value) VALUES ('client_id', ?) ON CONFLICT (key) DO NOTHING",
+                           [.text(UUID().uuidString.lowercased())])
+            }
+            clientID = try db.scalarText("SELECT value FROM sl_meta WHERE key = 'client_id'") ?? "unknown"
+        } catch {
+            if let registration { OpenFiles.unregister(registration) }
+            throw error
         }
+        self.registration = registration
         let lastStamp = try db.scalarText("SELECT value FROM sl_meta WHERE key = 'hlc'").flatMap(HLCTimestamp.init)
         db.finishStatements()
         self.state = Locked(State(db: db, clock: HybridLogicalClock(node: clientID, last: lastStamp)))
@@ -82,12 +91,20 @@ final class LocalStore: @unchecked Sendable {
         }
     }
 
+    deinit {
+        if let registration { OpenFiles.unregister(registration) }
+    }
+
     /// Closes the connection and ends every observation. Later calls throw `closed`.
     func close() {
-        state.withLock { state in
-            state.db?.close()
-            state.db = nil
+        let wasOpen = state.withLock { state in
+            defer {
+                state.db?.close()
+                state.db = nil
+            }
+            return state.db != nil
         }
+        if wasOpen, let registration { OpenFiles.unregister(registration) }
         changes.finish()
         events.finish()
     }
@@ -133,6 +150,27 @@ final class LocalStore: @unchecked Sendable {
     /// Installs a fault injector (tests only).
     func injectFaults(_ injector: (@Sendable (FaultPoint) throws -> Void)?) {
         faultInjector.withLock { $0 = injector }
+    }
+}
+
+/// The database files open in this process: one `SyncLayer` per file, so every write is seen by
+/// every `watch()` and the clock has one owner.
+enum OpenFiles {
+    private static let paths = Locked<Set<String>>([])
+
+    /// Registers a file; returns the key to unregister with.
+    static func register(_ path: String) throws -> String {
+        let url = URL(fileURLWithPath: path)
+        let key = url.deletingLastPathComponent().resolvingSymlinksInPath().appendingPathComponent(url.lastPathComponent).path
+        let added = paths.withLock { $0.insert(key).inserted }
+        guard added else {
+            throw SyncLayerError(.alreadyOpen, "\(path) is already open in this process; share that SyncLayer instance")
+        }
+        return key
+    }
+
+    static func unregister(_ key: String) {
+        paths.withLock { _ = $0.remove(key) }
     }
 }
 

@@ -48,7 +48,6 @@ enum Schema {
                 hlc             TEXT    NOT NULL,
                 created_at      INTEGER NOT NULL,
                 attempts        INTEGER NOT NULL DEFAULT 0,
-                failures        INTEGER NOT NULL DEFAULT 0,
                 next_attempt_at INTEGER NOT NULL DEFAULT 0,
                 last_error      TEXT,
                 state           INTEGER NOT NULL DEFAULT 0
@@ -60,6 +59,9 @@ enum Schema {
                 value TEXT NOT NULL
             ) WITHOUT ROWID;
             """),
+        Migration(version: 2, name: "outbox failure count", sql: """
+            ALTER TABLE sl_outbox ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+            """),
     ]
 
     static var latestVersion: Int { migrations.last?.version ?? 0 }
@@ -69,20 +71,22 @@ enum Schema {
     /// - Throws: ``SyncLayerError/Code/incompatibleSchema`` when the file was written by a newer
     ///   schema; ``StoreError`` when SQLite fails (the failed migration leaves no trace).
     static func migrate(_ db: Database) throws {
-        try db.execute("""
-            CREATE TABLE IF NOT EXISTS sl_migrations (
-                version    INTEGER PRIMARY KEY,
-                name       TEXT    NOT NULL,
-                applied_at INTEGER NOT NULL
-            )
-            """)
-        let current = Int(try db.scalarInt("SELECT max(version) FROM sl_migrations") ?? 0)
-        guard current <= latestVersion else {
-            throw SyncLayerError(.incompatibleSchema,
-                                 "the database has schema version \(current); this SyncLayer knows up to \(latestVersion)")
-        }
-        for migration in migrations where migration.version > current {
-            try db.transaction {
+        // One IMMEDIATE transaction from the first read of the version to the last migration:
+        // two processes opening a new file at once cannot both migrate.
+        try db.transaction {
+            try db.execute("""
+                CREATE TABLE IF NOT EXISTS sl_migrations (
+                    version    INTEGER PRIMARY KEY,
+                    name       TEXT    NOT NULL,
+                    applied_at INTEGER NOT NULL
+                )
+                """)
+            let current = Int(try db.scalarInt("SELECT max(version) FROM sl_migrations") ?? 0)
+            guard current <= latestVersion else {
+                throw SyncLayerError(.incompatibleSchema,
+                                     "the database has schema version \(current); this SyncLayer knows up to \(latestVersion)")
+            }
+            for migration in migrations where migration.version > current {
                 try db.execute(migration.sql)
                 try db.run("INSERT INTO sl_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                            [.int(Int64(migration.version)), .text(migration.name), .int(WallClock.nowMilliseconds())])

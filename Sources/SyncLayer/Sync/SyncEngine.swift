@@ -28,6 +28,7 @@ actor SyncEngine {
     private var completed = 0
     private var waiters: [(target: Int, continuation: CheckedContinuation<Void, any Error>)] = []
     private var lastResult: Result<Void, SyncError> = .success(())
+    private var stopped = false
 
     init(store: LocalStore, backend: any SyncBackend, config: SyncConfig, tokens: TokenStore, status: Broadcast<SyncStatus>) {
         self.store = store
@@ -61,6 +62,7 @@ actor SyncEngine {
                 await sleep(until: until)
             }
         }
+        stopped = true
         let cancelled = waiters
         waiters.removeAll()
         for waiter in cancelled { waiter.continuation.resume(throwing: CancellationError()) }
@@ -79,6 +81,7 @@ actor SyncEngine {
 
     /// Runs a full sync (push, then pull) that starts after this call, and waits for it.
     func syncNow() async throws {
+        guard !stopped else { throw SyncLayerError(.closed, "the SyncLayer instance was closed") }
         requested += 1
         let target = requested
         try await withCheckedThrowingContinuation { continuation in
