@@ -130,6 +130,48 @@ import SyncServer
         }
     }
 
+    @Test func deliversConcurrentWritesInSeqOrderWithoutGaps() async throws {
+        try await withTestServer { server in
+            let client = try await WebSocketTestClient.connect(server.webSocketURL)
+            _ = await client.subscribe("todos")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for writer in 0..<3 {
+                    group.addTask {
+                        for index in 0..<20 {
+                            _ = try await server.http.push(clientID: "w\(writer)", [op("w\(writer)-\(index)", "insert", "w\(writer)-\(index)", payload: [:])])
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            var seqs: [Int64] = []
+            var ids = Set<String>()
+            while ids.count < 60, let message = await client.next()?.json {
+                seqs.append(message["metadata"]?["seq"]?.intValue ?? -1)
+                ids.insert(message["recordId"]?.stringValue ?? "?")
+            }
+            #expect(ids.count == 60)
+            #expect(seqs.count == 60)
+            #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count)
+            await client.close()
+        }
+    }
+
+    @Test func closesOnAMessageOverTheLimit() async throws {
+        try await withTestServer(configure: { $0.limits.document.maxBytes = 1000 }) { server in
+            let client = try await WebSocketTestClient.connect(server.webSocketURL)
+            let limit = ServerConfiguration.Limits(document: DocumentLimits(maxBytes: 1000)).maxWebSocketMessageBytes
+            client.send(["type": "insert", "collection": "todos", "recordId": "r1", "data": ["x": .string(String(repeating: "x", count: limit))]])
+            guard case .closed(let code)? = await client.next() else {
+                Issue.record("expected the server to close the connection")
+                return
+            }
+            #expect(code == 1009)
+            #expect(try await server.http.pullAll("todos").changes.isEmpty)
+            await client.close()
+        }
+    }
+
     @Test func answersPingsAndRejectsBadMessages() async throws {
         try await withTestServer { server in
             let client = try await WebSocketTestClient.connect(server.webSocketURL)
