@@ -111,13 +111,44 @@ public final class SyncLayer: Sendable {
     /// - Throws: ``SyncError`` for a failure retrying cannot fix (`.unauthorized`,
     ///   `.notConfigured`), `CancellationError` when cancelled.
     public func waitForPendingWrites() async throws {
+        let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(30))
+        var failures = 0
         while try await pendingOperationCount() > 0 {
             do {
                 try await syncNow()
+                failures = 0
             } catch let error as SyncError where error.isRetryable {
-                try await Task.sleep(for: .milliseconds(min(5_000, max(100, error.retryAfter?.milliseconds ?? 500))))
+                failures += 1
+                try await Task.sleep(for: backoff.delay(afterFailures: failures, retryAfter: error.retryAfter,
+                                                        unit: Double.random(in: 0.5...1)))
             }
         }
+    }
+
+    /// The operations the server refused for good, oldest first, with its reasons. They stay
+    /// until ``discardRejectedOperations()``.
+    public func rejectedOperations() async throws -> [RejectedOperation] {
+        try store.read { db in
+            let statement = try db.statement("""
+                SELECT op_id, collection, record_id, type, payload, last_error, created_at FROM sl_outbox
+                WHERE state = 2 ORDER BY seq
+                """)
+            var result: [RejectedOperation] = []
+            while try statement.step() {
+                result.append(RejectedOperation(
+                    opID: statement.text(0) ?? "", collection: statement.text(1) ?? "", recordID: statement.text(2) ?? "",
+                    kind: PushOperation.Kind(rawValue: statement.text(3) ?? "") ?? .update,
+                    payload: statement.text(4).flatMap { try? JSONText.parseObject($0) },
+                    reason: statement.text(5) ?? "", createdAt: Date(timeIntervalSince1970: Double(statement.int(6)) / 1000)))
+            }
+            return result
+        }
+    }
+
+    /// Forgets the rejected operations; returns how many there were.
+    @discardableResult
+    public func discardRejectedOperations() async throws -> Int {
+        try store.write { context in try context.db.run("DELETE FROM sl_outbox WHERE state = 2") }
     }
 
     /// Replaces the bearer token (for HTTP and the WebSocket) and resumes a sync paused for
@@ -165,6 +196,19 @@ public final class SyncLayer: Sendable {
         store.close()
         statusBroadcast.finish()
     }
+}
+
+/// An operation the server refused for good.
+public struct RejectedOperation: Sendable, Hashable {
+    public let opID: String
+    public let collection: String
+    public let recordID: String
+    public let kind: PushOperation.Kind
+    /// What the operation carried (the document or the delta; nil for a delete).
+    public let payload: [String: JSONValue]?
+    /// The server's code and message.
+    public let reason: String
+    public let createdAt: Date
 }
 
 /// Counts of the outbox by state.

@@ -87,6 +87,11 @@ func client(_ server: any SyncBackend, strategy: ConflictStrategy = .lastWriteWi
         // The server never had "bad": it goes back to the server's truth, which is nothing.
         #expect(try await todos.get("bad") == nil)
         #expect(try await todos.getAll().map(\.id) == ["good1", "good2"])
+        let listed = try await phone.rejectedOperations()
+        #expect(listed.map(\.recordID) == ["bad"] && listed.first?.reason.contains("DOCUMENT_TOO_LARGE") == true)
+        #expect(listed.first?.payload == ["n": 2])
+        #expect(try await phone.discardRejectedOperations() == 1)
+        #expect(try await phone.outboxCounts() == OutboxCounts())
         var rejected: SyncEvent?
         while let event = await events.next() {
             if event.type == .operationRejected { rejected = event; break }
