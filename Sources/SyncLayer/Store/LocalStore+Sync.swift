@@ -298,8 +298,10 @@ extension WriteContext {
         if let row, let known = row.serverVersion {
             // Older than what we have, or the same version we already hold (v1 servers may not
             // count versions, so an equal version with other data is still applied).
-            let sameAsBase = row.base.flatMap { try? JSONText.parseObject($0) } == record.data
-            if Int64(record.version) < known || (Int64(record.version) == known && sameAsBase) { return .skipped }
+            if Int64(record.version) < known { return .skipped }
+            if Int64(record.version) == known, row.base.flatMap({ try? JSONText.parseObject($0) }) == record.data {
+                return .skipped
+            }
         }
         let pending = row == nil ? 0 : try pendingCount(collection, id: id)
         defer { changed(collection) }
