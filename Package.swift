@@ -17,7 +17,13 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
-        .target(name: "SyncLayer", dependencies: ["CSQLite"]),
+        // Linux only: the WebSocket transport opens TCP/TLS with libcurl (CONNECT_ONLY).
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(name: "SyncLayer", dependencies: ["CSQLite", .target(name: "CCurl", condition: .when(platforms: [.linux]))]),
         .target(name: "SyncLayerTesting", dependencies: ["SyncLayer"]),
         .testTarget(name: "SyncLayerTests", dependencies: ["SyncLayer", "SyncLayerTesting"]),
     ],
