@@ -34,8 +34,8 @@ public func buildApplication(
 
     let router = Router(context: SyncRequestContext.self)
     router.middlewares.add(RequestLogMiddleware())
+    router.middlewares.add(ResponseDelayMiddleware(faults: faults))  // delays error answers too
     router.middlewares.add(ErrorBodyMiddleware())
-    router.middlewares.add(ResponseDelayMiddleware(faults: faults))
     router.middlewares.add(AuthMiddleware(authenticator: authenticator))
     if let perSecond = configuration.rateLimitPerSecond {
         router.middlewares.add(RateLimitMiddleware(limiter: RateLimiter(perSecond: perSecond)))

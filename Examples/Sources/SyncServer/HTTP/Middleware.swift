@@ -30,6 +30,9 @@ struct ErrorBodyMiddleware: RouterMiddleware {
             return error.response
         } catch let error as any HTTPResponseError {
             return APIError.from(status: error.status).response
+        } catch is WriteHooks.DroppedConnection {
+            context.logger.debug("test hook: connection dropped after commit")
+            throw WriteHooks.DroppedConnection()
         } catch {
             context.logger.error("request failed", metadata: ["error.type": "\(String(reflecting: type(of: error)))"])
             return APIError(.internalServerError, code: "SERVER_ERROR", message: "internal server error").response
