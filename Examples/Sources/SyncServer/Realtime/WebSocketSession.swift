@@ -208,7 +208,7 @@ final class WebSocketSession: Sendable {
                         guard let text = cursor.stringValue else { throw APIError(.badRequest, code: "INVALID_CURSOR", message: "cursor must be a string") }
                         after = try service.seq(fromCursor: text)
                     } catch {
-                        send(.error("INVALID_MESSAGE", "\(error.code): \(error.message)", collection: collection))
+                        send(.error(error.code, error.message, collection: collection))
                         return
                     }
                 }
