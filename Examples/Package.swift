@@ -11,6 +11,8 @@ let package = Package(
         .executable(name: "synclayer-server", targets: ["synclayer-server"]),
     ],
     dependencies: [
+        // The SDK itself. `name:` fixes the package name whatever the checkout folder is called.
+        .package(name: "SyncLayer", path: ".."),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
@@ -37,6 +39,14 @@ let package = Package(
             dependencies: [
                 "SyncServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "SyncServer",
+                .product(name: "SyncLayer", package: "SyncLayer"),
+                .product(name: "SyncLayerTesting", package: "SyncLayer"),
             ]
         ),
         .testTarget(

@@ -49,7 +49,12 @@ public struct URLSessionTransport: HTTPTransport {
     ///   - session: default: an ephemeral session (no cookies, no cache).
     ///   - timeout: per-request timeout in seconds.
     public init(session: URLSession? = nil, timeout: TimeInterval = 30) {
-        self.session = session ?? URLSession(configuration: .ephemeral)
+        self.session = session ?? {
+            // FoundationNetworking ignores URLRequest.timeoutInterval; the session's setting counts.
+            let configuration = URLSessionConfiguration.ephemeral
+            configuration.timeoutIntervalForRequest = timeout
+            return URLSession(configuration: configuration)
+        }()
         self.timeout = timeout
     }
 

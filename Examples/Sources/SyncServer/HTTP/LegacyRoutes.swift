@@ -134,8 +134,7 @@ struct LegacyRoutes {
 enum WriteHooks {
     static func afterCommit(_ faults: FaultInjector, _ context: SyncRequestContext) async throws {
         guard faults.takeDropAfterCommit() else { return }
-        try? await context.channel.close()
-        throw DroppedConnection()
+        throw DroppedConnection()  // answered with a broken response by ErrorBodyMiddleware
     }
 
     struct DroppedConnection: Error {}

@@ -31,8 +31,18 @@ struct ErrorBodyMiddleware: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             return APIError.from(status: error.status).response
         } catch is WriteHooks.DroppedConnection {
+            // Closing the channel from a handler is deferred by the HTTP/1 pipeline until a
+            // response is written, so a keep-alive client would wait for its timeout. Start an
+            // answer and fail it mid-body instead: the connection is torn down at once and the
+            // client sees a truncated answer, as when a connection drops after the commit.
             context.logger.debug("test hook: connection dropped after commit")
-            throw WriteHooks.DroppedConnection()
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            headers[.contentLength] = "4096"
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                try await writer.write(ByteBuffer(string: "{\"results\":["))
+                throw WriteHooks.DroppedConnection()
+            })
         } catch {
             context.logger.error("request failed", metadata: ["error.type": "\(String(reflecting: type(of: error)))"])
             return APIError(.internalServerError, code: "SERVER_ERROR", message: "internal server error").response
