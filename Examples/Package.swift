@@ -41,10 +41,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(
+            name: "sync-crash-client",
+            dependencies: [.product(name: "SyncLayer", package: "SyncLayer")]
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
                 "SyncServer",
+                "sync-crash-client",
                 .product(name: "SyncLayer", package: "SyncLayer"),
                 .product(name: "SyncLayerTesting", package: "SyncLayer"),
             ]
