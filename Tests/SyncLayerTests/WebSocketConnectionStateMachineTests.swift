@@ -65,9 +65,38 @@ import Testing
             connection += 1
         }
         #expect(delays == [1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000])
+        // A connection that answers a heartbeat is healthy: back to the first delay.
         _ = m.handle(.opened(connection: connection), now: now)
-        _ = m.handle(.closed(connection: connection, code: .goingAway, error: nil), now: now, jitter: 1)
-        #expect(m.deadline == now + 1_000)  // back to the first delay
+        _ = m.handle(.timeElapsed, now: now + 25_000)
+        _ = m.handle(.pongReceived(connection: connection), now: now + 25_001)
+        _ = m.handle(.closed(connection: connection, code: .goingAway, error: nil), now: now + 25_002, jitter: 1)
+        #expect(m.deadline == now + 25_002 + 1_000)
+        // So is one that stayed up a heartbeat interval.
+        now = m.deadline!
+        _ = m.handle(.timeElapsed, now: now)
+        connection += 1
+        _ = m.handle(.openFailed(connection: connection, error: Self.dropped), now: now, jitter: 1)
+        #expect(m.deadline == now + 2_000)
+        now = m.deadline!
+        _ = m.handle(.timeElapsed, now: now)
+        _ = m.handle(.opened(connection: connection + 1), now: now)
+        _ = m.handle(.closed(connection: connection + 1, code: .abnormal, error: nil), now: now + 25_000, jitter: 1)
+        #expect(m.deadline == now + 25_000 + 1_000)
+    }
+
+    @Test func aServerThatAcceptsAndDropsAtOnceIsBackedOffToo() {
+        var m = machine()
+        _ = m.handle(.connectRequested, now: 0)
+        var now: Int64 = 0
+        var delays: [Int64] = []
+        for connection in 1...5 {
+            #expect(m.handle(.opened(connection: connection), now: now).contains(.publish(.connected)))
+            _ = m.handle(.closed(connection: connection, code: .abnormal, error: nil), now: now + 10, jitter: 1)
+            delays.append(m.deadline! - (now + 10))
+            now = m.deadline!
+            _ = m.handle(.timeElapsed, now: now)
+        }
+        #expect(delays == [1_000, 2_000, 4_000, 8_000, 16_000])
     }
 
     @Test func theFirstFailureSettlesConnectAndKeepsReconnecting() {

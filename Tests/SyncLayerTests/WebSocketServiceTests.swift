@@ -79,6 +79,38 @@ final class TokenProvider: Sendable {
         await server.stop()
     }
 
+    @Test func aSubscriberArrivingAfterConnectStillSeesConnectedFirst() async throws {
+        // Dart bug B-RT1: the first `.connected` went to nobody, so nothing subscribed.
+        let server = try WebSocketTestServer()
+        let socket = try service(server)
+        try await within {
+            try await socket.connect()
+            var states = socket.states.makeAsyncIterator()
+            #expect(await states.next() == .connected)
+            await socket.disconnect()
+            #expect(await states.next() == .disconnected)
+        }
+        await server.stop()
+    }
+
+    @Test func aCancelledConnectThrowsButTheServiceGoesOnUntilDisconnect() async throws {
+        let server = try WebSocketTestServer()
+        server.behavior.withLock { $0.upgrade = { index, _ in index == 0 ? .hang : .accept } }
+        let socket = try service(server)
+        try await within {
+            let states = StreamRecorder(socket.states)
+            let attempt = Task { try await socket.connect() }
+            try await states.log.wait { $0.contains(.connecting) }
+            attempt.cancel()
+            await #expect(throws: CancellationError.self) { try await attempt.value }
+            #expect(socket.state == .connecting)
+            await socket.disconnect()  // stops the upgrade that still waits
+            try await server.waitFor(.disconnected(index: 0))
+            #expect(socket.state == .disconnected)
+        }
+        await server.stop()
+    }
+
     @Test func theQueryTokenIsSentOnlyWhenAllowed() async throws {
         let server = try WebSocketTestServer()
         let socket = try service(server, url: URL(string: "ws://127.0.0.1:\(server.port)/ws?v=2")!, token: "a+b/c=", allowQueryToken: true)

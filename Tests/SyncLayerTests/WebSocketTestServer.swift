@@ -101,6 +101,8 @@ final class WebSocketTestServer: Sendable {
         case acceptThenRefuseToken
         /// 101 followed, in the same write, by these frames.
         case acceptWith([WebSocketFrame])
+        /// No answer at all; the connection stays until the client goes.
+        case hang
     }
 
     enum PongPolicy: Sendable {
@@ -309,6 +311,9 @@ final class TestConnection: Sendable {
             }
         case .acceptWith(let frames):
             sendRaw(Array(accept.utf8) + frames.flatMap { $0.encoded(maskKey: nil) })
+        case .hang:
+            while recv(fd, &buffer, buffer.count, 0) > 0 {}
+            return
         }
         server.log.append(.upgraded(index: index, target: target, headers: headers))
 

@@ -5,9 +5,11 @@
 /// - `connectRequested` opens a connection; every outcome settles the pending `connect()` calls.
 /// - While open: a heartbeat every `heartbeatInterval`; no pong within `pongTimeout` of a
 ///   heartbeat means the peer is gone: abort and reconnect.
-/// - A failed open or a dropped connection reconnects after a full-jitter exponential backoff,
-///   reset by a successful open; after `maxReconnectAttempts` failures in a row it gives up
-///   (`.error`).
+/// - A failed open or a dropped connection reconnects after a full-jitter exponential backoff;
+///   after `maxReconnectAttempts` failures in a row it gives up (`.error`). The count restarts
+///   once a connection proves healthy: a pong, or a heartbeat interval without dropping. (A
+///   server that accepts and drops at once therefore backs off like one that refuses, instead
+///   of being hammered at the first delay forever: Dart bug B-RT2.)
 /// - An auth refusal (a 401/403 upgrade answer, or close code 1008) asks for a token refresh
 ///   once and reopens at once; a second refusal in a row, or no new token, is final (`.error`).
 /// - `disconnectRequested` closes whatever is open or pending; nothing reconnects after it.
@@ -62,7 +64,7 @@ struct WebSocketConnectionStateMachine: Sendable {
         case idle
         case opening(connection: Int)
         case refreshingToken(after: Int)
-        case open(connection: Int, nextHeartbeat: Int64, pongDeadline: Int64?)
+        case open(connection: Int, since: Int64, nextHeartbeat: Int64, pongDeadline: Int64?)
         case waiting(until: Int64)
         case failed(SyncError)
     }
@@ -71,7 +73,7 @@ struct WebSocketConnectionStateMachine: Sendable {
     private(set) var phase = Phase.idle
     /// The state last published.
     private(set) var state = WebSocketService.State.disconnected
-    /// Failed opens and drops since the last successful open.
+    /// Failed opens and drops since the last healthy connection.
     private(set) var failures = 0
     /// The last failure, for diagnostics.
     private(set) var lastError: SyncError?
@@ -87,14 +89,14 @@ struct WebSocketConnectionStateMachine: Sendable {
     var deadline: Int64? {
         switch phase {
         case .waiting(let until): until
-        case .open(_, let nextHeartbeat, let pongDeadline): min(nextHeartbeat, pongDeadline ?? .max)
+        case .open(_, _, let nextHeartbeat, let pongDeadline): min(nextHeartbeat, pongDeadline ?? .max)
         default: nil
         }
     }
 
     /// The open connection, if any.
     var openConnection: Int? {
-        if case .open(let connection, _, _) = phase { return connection }
+        if case .open(let connection, _, _, _) = phase { return connection }
         return nil
     }
 
@@ -116,16 +118,15 @@ struct WebSocketConnectionStateMachine: Sendable {
         case (.disconnectRequested, _):
             var actions: [Action] = []
             switch phase {
-            case .opening(let connection), .open(let connection, _, _): actions.append(.close(connection: connection))
+            case .opening(let connection), .open(let connection, _, _, _): actions.append(.close(connection: connection))
             default: break
             }
             phase = .idle
             return actions + publish(.disconnected) + [.settleConnect(.cancelled)]
 
         case (.opened(let id), .opening(let connection)) where id == connection:
-            failures = 0
             let nextHeartbeat = now + configuration.heartbeatInterval.milliseconds
-            phase = .open(connection: id, nextHeartbeat: nextHeartbeat, pongDeadline: nil)
+            phase = .open(connection: id, since: now, nextHeartbeat: nextHeartbeat, pongDeadline: nil)
             return publish(.connected) + [.settleConnect(.connected)]
         case (.opened(let id), _):
             return [.close(connection: id)]  // stale: nobody wants it any more
@@ -133,15 +134,17 @@ struct WebSocketConnectionStateMachine: Sendable {
         case (.openFailed(let id, let error), .opening(let connection)) where id == connection:
             return error.kind == .unauthorized ? refused(id, error) : failed(error, now: now, jitter: jitter)
 
-        case (.closed(let id, let code, let error), .open(let connection, _, _)) where id == connection:
+        case (.closed(let id, let code, let error), .open(let connection, let since, _, _)) where id == connection:
             let reason = error ?? .webSocketClosed(code ?? .abnormal, reason: "", byServer: true)
             if code == .policyViolation { return refused(id, reason) }
             refreshedAfterRefusal = false
+            if now - since >= configuration.heartbeatInterval.milliseconds { failures = 0 }
             return failed(reason, now: now, jitter: jitter)
 
-        case (.pongReceived(let id), .open(let connection, let nextHeartbeat, _)) where id == connection:
+        case (.pongReceived(let id), .open(let connection, let since, let nextHeartbeat, _)) where id == connection:
             refreshedAfterRefusal = false  // the server talks to this token
-            phase = .open(connection: id, nextHeartbeat: nextHeartbeat, pongDeadline: nil)
+            failures = 0
+            phase = .open(connection: id, since: since, nextHeartbeat: nextHeartbeat, pongDeadline: nil)
             return []
 
         case (.tokenRefreshed(let id, let newToken), .refreshingToken(let after)) where id == after:
@@ -153,14 +156,15 @@ struct WebSocketConnectionStateMachine: Sendable {
 
         case (.timeElapsed, .waiting(let until)) where until <= now:
             return openNext()
-        case (.timeElapsed, .open(let connection, let nextHeartbeat, let pongDeadline)):
+        case (.timeElapsed, .open(let connection, let since, let nextHeartbeat, let pongDeadline)):
             if let pongDeadline, pongDeadline <= now {
                 let error = SyncError(kind: .network, message: "no pong within \(configuration.pongTimeout); the connection is dead",
                                       isRetryable: true)
+                if now - since >= configuration.heartbeatInterval.milliseconds { failures = 0 }
                 return [.abort(connection: connection)] + failed(error, now: now, jitter: jitter)
             }
             guard nextHeartbeat <= now else { return [] }
-            phase = .open(connection: connection, nextHeartbeat: now + configuration.heartbeatInterval.milliseconds,
+            phase = .open(connection: connection, since: since, nextHeartbeat: now + configuration.heartbeatInterval.milliseconds,
                           pongDeadline: pongDeadline ?? now + configuration.pongTimeout.milliseconds)
             return [.sendHeartbeat(connection: connection)]
 

@@ -183,6 +183,8 @@ extension WebSocketService {
             var connections: [Int: any WebSocketConnection] = [:]
             var tokensUsed: [Int: String?] = [:]
             var waiters: [Int: CheckedContinuation<Void, any Error>] = [:]
+            /// Waiters whose cancellation overtook their request in the inbox.
+            var cancelledWaiters: Set<Int> = []
             var timer: (deadline: Int64, task: Task<Void, Never>)?
         }
 
@@ -250,10 +252,25 @@ extension WebSocketService {
             for await item in inbox {
                 switch item {
                 case .connect(let waiter, let continuation):
-                    loopState.withLock { $0.waiters[waiter] = continuation }
-                    await handle(.connectRequested)
+                    let cancelled = loopState.withLock { state in
+                        if state.cancelledWaiters.remove(waiter) != nil { return true }
+                        state.waiters[waiter] = continuation
+                        return false
+                    }
+                    if cancelled {
+                        continuation.resume(throwing: CancellationError())
+                    } else {
+                        await handle(.connectRequested)
+                    }
                 case .cancelWaiter(let waiter):
-                    loopState.withLock { $0.waiters.removeValue(forKey: waiter) }?.resume(throwing: CancellationError())
+                    let continuation = loopState.withLock { state in
+                        guard let continuation = state.waiters.removeValue(forKey: waiter) else {
+                            state.cancelledWaiters.insert(waiter)
+                            return nil as CheckedContinuation<Void, any Error>?
+                        }
+                        return continuation
+                    }
+                    continuation?.resume(throwing: CancellationError())
                 case .disconnect(let continuation):
                     await handle(.disconnectRequested)
                     continuation.resume()
