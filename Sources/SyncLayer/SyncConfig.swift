@@ -162,6 +162,9 @@ public struct SyncConfig: Sendable {
         }
         if enableRealtimeSync {
             guard let url = websocketURL else { throw invalid("enableRealtimeSync needs websocketURL") }
+            guard baseURL != nil || customBackend != nil else {
+                throw invalid("enableRealtimeSync needs baseURL (or customBackend): HTTP sync carries what the socket misses")
+            }
             guard let scheme = url.scheme?.lowercased(), ["ws", "wss", "http", "https"].contains(scheme), url.host != nil else {
                 throw invalid("websocketURL must be a ws, wss, http or https URL with a host")
             }

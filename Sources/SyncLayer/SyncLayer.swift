@@ -19,6 +19,8 @@ public final class SyncLayer: Sendable {
     public let config: SyncConfig
     let store: LocalStore
     let engine: SyncEngine?
+    /// The realtime connection, when ``SyncConfig/enableRealtimeSync`` is on.
+    public let realtime: RealtimeSyncManager?
     let tokens: TokenStore
     private let knownCollections: Set<String>
     private let statusBroadcast: Broadcast<SyncStatus>
@@ -50,14 +52,38 @@ public final class SyncLayer: Sendable {
         statusBroadcast = Broadcast(replaysLatest: true, initial: SyncStatus(phase: backend == nil ? .disabled : .idle))
         guard let backend else {
             engine = nil
+            realtime = nil
             return
         }
         // Operations parked by an earlier run get another chance.
         try store.retryFailedOperations()
         let engine = SyncEngine(store: store, backend: backend, config: config, tokens: tokens, status: statusBroadcast)
         self.engine = engine
-        store.onOperationsQueued.withLock { $0 = { [weak engine] in engine?.post(.localWrite) } }
-        loop.withLock { $0 = Task { await engine.run() } }
+        let realtime: RealtimeSyncManager?
+        if config.enableRealtimeSync, let url = config.websocketURL {
+            let socket = try WebSocketService(
+                url: url, tokens: tokens,
+                configuration: .init(backoff: Backoff(initial: config.websocketReconnectDelay,
+                                                      maximum: max(config.websocketReconnectDelay, .seconds(60))),
+                                     maxReconnectAttempts: config.maxWebsocketReconnectAttempts),
+                logger: config.logger)
+            realtime = RealtimeSyncManager(socket: socket, store: store, engine: engine, config: config)
+        } else {
+            realtime = nil
+        }
+        self.realtime = realtime
+        store.onOperationsQueued.withLock {
+            $0 = { [weak engine, weak realtime] in
+                // Over the socket at once when it is up; otherwise a debounced HTTP sync.
+                if let realtime, realtime.isConnected { realtime.localChangesQueued() } else { engine?.post(.localWrite) }
+            }
+        }
+        loop.withLock {
+            $0 = Task {
+                await realtime?.start()
+                await engine.run()
+            }
+        }
     }
 
     /// A collection of untyped documents.
@@ -189,6 +215,7 @@ public final class SyncLayer: Sendable {
     /// Stops sync, closes the database, and ends every observation and event stream. Further
     /// calls throw ``SyncLayerError/Code/closed``.
     public func close() async {
+        await realtime?.stop()
         if let task = loop.withLock({ task in defer { task = nil }; return task }) {
             task.cancel()
             await task.value

@@ -125,6 +125,32 @@ extension LocalStore {
         }
     }
 
+    /// Applies records that arrived over the realtime connection (no cursor moves: the pull
+    /// cursor only advances through pulls, so nothing a dropped message missed is skipped).
+    /// Patches (`delta`) merge into the local server copy; they never replace the document.
+    func applyRealtime(_ records: [RemoteRecord], deltas: Set<String>, filter: (String) -> SyncFilter?,
+                       resolver: (String) -> ConflictResolver) throws
+        -> [(record: RemoteRecord, outcome: WriteContext.RemoteOutcome)] {
+        try write { context in
+            try records.map { record in
+                var record = record
+                if deltas.contains(record.recordID), let delta = record.data {
+                    guard let row = try context.syncedRow(record.collection, id: record.recordID), !row.deleted else {
+                        return (record, .skipped)  // a patch of something we do not have: the pull brings it
+                    }
+                    var merged = try JSONText.parseObject(row.base ?? row.data)
+                    for (key, value) in delta { merged[key] = value }
+                    record = RemoteRecord(collection: record.collection, recordID: record.recordID, data: merged,
+                                          version: record.version, seq: record.seq, updatedAt: record.updatedAt,
+                                          hlc: record.hlc, clientID: record.clientID)
+                }
+                let outcome = try context.applyRemote(record, filter: filter(record.collection), resolver: resolver(record.collection),
+                                                      clientID: clientID)
+                return (record, outcome)
+            }
+        }
+    }
+
     /// Applies one pulled page and stores its cursor, in one transaction.
     func applyPage(_ page: PullPage, collection: String, protocolVersion: Int, filter: SyncFilter?,
                    resolver: ConflictResolver) throws -> (applied: Int, conflicts: Int) {
@@ -304,15 +330,23 @@ extension WriteContext {
             }
         }
         let pending = row == nil ? 0 : try pendingCount(collection, id: id)
-        defer { changed(collection) }
 
         if pending == 0 {
             if record.isDeleted || leftTheFilter {
                 guard row != nil else { return .skipped }
                 try db.run("DELETE FROM sl_documents WHERE collection = ? AND id = ?", [.text(collection), .text(id)])
+                changed(collection)
                 return .applied
             }
+            if let row, !row.deleted, let data = record.data, try JSONText.parseObject(row.data) == data {
+                // Same data (typically the echo of this client's own write): only the server's
+                // version moves; nothing changes for readers, so no watch() wakes up.
+                try db.run("UPDATE sl_documents SET server_version = ?, base = ?, sync_state = 0 WHERE collection = ? AND id = ?",
+                           [.int(Int64(record.version)), .text(JSONText.encode(data)), .text(collection), .text(id)])
+                return .skipped
+            }
             try storeServerCopy(record)
+            changed(collection)
             return .applied
         }
         if record.clientID == clientID {

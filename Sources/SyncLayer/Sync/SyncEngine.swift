@@ -1,5 +1,11 @@
 import Foundation
 
+/// Sends batches of operations another way than the backend (the realtime connection).
+protocol PushChannel: Sendable {
+    /// The results for a prefix of the batch, or nil when the channel cannot send now.
+    func push(_ batch: PushBatch) async throws -> [PushResult]?
+}
+
 /// Runs sync: push the outbox, then pull every collection; when and how often is decided by
 /// ``SyncSchedule``.
 ///
@@ -29,6 +35,12 @@ actor SyncEngine {
     private var waiters: [(target: Int, continuation: CheckedContinuation<Void, any Error>)] = []
     private var lastResult: Result<Void, SyncError> = .success(())
     private var stopped = false
+    /// Another way to send batches (the realtime connection), used while it is available.
+    private var channel: (any PushChannel)?
+    /// One push at a time, whatever its trigger: operations of a document must reach the
+    /// server in order, so two batches are never in flight together.
+    private var pushing = false
+    private var pushQueue: [CheckedContinuation<Void, Never>] = []
 
     init(store: LocalStore, backend: any SyncBackend, config: SyncConfig, tokens: TokenStore, status: Broadcast<SyncStatus>) {
         self.store = store
@@ -144,8 +156,28 @@ actor SyncEngine {
     /// Push then pull. Returns the number of remote changes applied.
     func syncOnce() async throws -> Int {
         let capabilities = try await backend.capabilities()
-        try await pushAll(capabilities)
+        try await withPushLock { try await pushAll(capabilities) }
         return try await pullAll(capabilities)
+    }
+
+    /// Pushes the outbox now, without pulling (the realtime path after a local write).
+    func pushNow() async throws {
+        let capabilities = try await backend.capabilities()
+        try await withPushLock { try await pushAll(capabilities) }
+    }
+
+    func setPushChannel(_ channel: (any PushChannel)?) {
+        self.channel = channel
+    }
+
+    private func withPushLock<T>(_ body: () async throws -> T) async throws -> T {
+        while pushing { await withCheckedContinuation { pushQueue.append($0) } }
+        pushing = true
+        defer {
+            pushing = false
+            if !pushQueue.isEmpty { pushQueue.removeFirst().resume() }
+        }
+        return try await body()
     }
 
     private func pushAll(_ capabilities: BackendCapabilities) async throws {
@@ -161,8 +193,14 @@ actor SyncEngine {
 
     private func push(_ batch: [OutboxEntry]) async throws {
         let results: [PushResult]
+        let request = PushBatch(clientID: store.clientID, operations: batch.map(\.operation))
         do {
-            results = try await backend.push(PushBatch(clientID: store.clientID, operations: batch.map(\.operation)))
+            if let channel, let answered = try? await channel.push(request) {
+                results = answered
+            } else {
+                // The same ops (same ids) over HTTP: whatever the channel delivered is a duplicate.
+                results = try await backend.push(request)
+            }
         } catch {
             let error = SyncEngine.syncError(error)
             if !error.isRetryable && error.kind == .http && batch.count > 1 {
