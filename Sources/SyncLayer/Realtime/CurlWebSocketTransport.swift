@@ -186,6 +186,11 @@ final class CurlWebSocketConnection: WebSocketConnection, @unchecked Sendable {
         ccurl_setopt_long(handle, CURLOPT_HTTPPROXYTUNNEL, 1)
         ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(request.openTimeout.milliseconds)))
         ccurl_setopt_long(handle, CURLOPT_TCP_NODELAY, 1)
+        // TLS offers only http/1.1 in ALPN: a server that picked h2 could not take our upgrade.
+        ccurl_setopt_long(handle, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1)
+        // curl's defaults, stated: the certificate chain and the host name are checked.
+        ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
+        ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
         ccurl_setopt_pointer(handle, CURLOPT_ERRORBUFFER, errorBuffer)
         if let caBundlePath { ccurl_setopt_string(handle, CURLOPT_CAINFO, caBundlePath) }
         // The progress callback lets close() stop a slow connect.
