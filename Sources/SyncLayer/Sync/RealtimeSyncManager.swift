@@ -31,7 +31,7 @@ public actor RealtimeSyncManager: PushChannel {
     private nonisolated let pushSignal = ChangeSignal()
 
     /// How long a pushed operation may wait for its ack before HTTP takes over.
-    static let ackTimeout: Duration = .seconds(10)
+    static let ackTimeout: Duration = .seconds(5)
 
     init(socket: WebSocketService, store: LocalStore, engine: SyncEngine, config: SyncConfig) {
         self.socket = socket
