@@ -42,6 +42,23 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "todo",
+            dependencies: [
+                "SyncServer",
+                .product(name: "SyncLayer", package: "SyncLayer"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "sync-bench",
+            dependencies: [
+                "SyncServer",
+                .product(name: "SyncLayer", package: "SyncLayer"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
+        .executableTarget(
             name: "sync-crash-client",
             dependencies: [.product(name: "SyncLayer", package: "SyncLayer")]
         ),
