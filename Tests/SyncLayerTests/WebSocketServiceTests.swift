@@ -285,6 +285,45 @@ final class TokenProvider: Sendable {
         await server.stop()
     }
 
+    @Test func aDropInsideAFrameDeliversNothingPartialAndReconnects() async throws {
+        let server = try WebSocketTestServer()
+        let socket = try service(server)
+        try await within {
+            let messages = StreamRecorder(socket.messages)
+            let states = StreamRecorder(socket.states)
+            try await socket.connect()
+            try await server.waitForUpgrade(0)
+            let whole = WebSocketFrame.text("complete").encoded(maskKey: nil)
+            let fragment = WebSocketFrame(fin: false, opcode: .text, payload: Array("first half, ".utf8)).encoded(maskKey: nil)
+            let cut = WebSocketFrame(opcode: .continuation, payload: [UInt8](repeating: 0x61, count: 1000)).encoded(maskKey: nil)
+            server.connection(0)!.sendRaw(whole + fragment + Array(cut.prefix(500)))
+            server.connection(0)!.drop()
+            try await states.waitForConnected(2)
+            server.connection(1)!.sendText("after")
+            try await messages.log.wait { $0.last == "after" }
+            #expect(messages.log.entries == ["complete", "after"])
+            await socket.disconnect()
+        }
+        await server.stop()
+    }
+
+    @Test func largeMessagesGoBothWaysWhileTheSocketIsFull() async throws {
+        let server = try WebSocketTestServer()
+        let socket = try service(server, maxMessageBytes: 8 << 20)
+        try await within(30) {
+            let messages = StreamRecorder(socket.messages)
+            try await socket.connect()
+            let big = String(repeating: "0123456789abcdef", count: 256 * 1024)  // 4 MiB
+            async let first: Void = socket.send(big)
+            async let second: Void = socket.send("small")
+            _ = try await (first, second)
+            try await messages.log.wait { $0.count == 2 }
+            #expect(Set(messages.log.entries) == [big, "small"])
+            await socket.disconnect()
+        }
+        await server.stop()
+    }
+
     @Test func anOversizeMessageClosesWith1009() async throws {
         let server = try WebSocketTestServer()
         let socket = try service(server, maxMessageBytes: 1000)
