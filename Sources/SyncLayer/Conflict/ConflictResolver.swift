@@ -13,6 +13,17 @@ struct ConflictResolver: Sendable {
     let strategy: ConflictStrategy
     let custom: CustomConflictResolver?
 
+    init(strategy: ConflictStrategy, custom: CustomConflictResolver?) {
+        self.strategy = strategy
+        self.custom = custom
+    }
+
+    /// The resolver a collection uses: its own strategy, else the configuration's.
+    init(config: SyncConfig, collection: String) {
+        self.init(strategy: config.collectionConflictStrategies[collection] ?? config.conflictStrategy,
+                  custom: config.customConflictResolver)
+    }
+
     /// Which side the result came from, for events.
     enum Winner: String, Sendable {
         case local, remote, merged

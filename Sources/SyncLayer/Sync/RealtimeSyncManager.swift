@@ -276,7 +276,6 @@ public actor RealtimeSyncManager: PushChannel {
     }
 
     private nonisolated func resolver(_ collection: String) -> ConflictResolver {
-        ConflictResolver(strategy: config.collectionConflictStrategies[collection] ?? config.conflictStrategy,
-                         custom: config.customConflictResolver)
+        ConflictResolver(config: config, collection: collection)
     }
 }

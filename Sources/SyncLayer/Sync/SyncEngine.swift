@@ -257,7 +257,6 @@ actor SyncEngine {
     }
 
     private func resolver(_ collection: String) -> ConflictResolver {
-        ConflictResolver(strategy: config.collectionConflictStrategies[collection] ?? config.conflictStrategy,
-                         custom: config.customConflictResolver)
+        ConflictResolver(config: config, collection: collection)
     }
 }
