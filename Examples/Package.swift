@@ -59,6 +59,14 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "sync-torture",
+            dependencies: [
+                "SyncServer",
+                .product(name: "SyncLayer", package: "SyncLayer"),
+                .product(name: "SyncLayerTesting", package: "SyncLayer"),
+            ]
+        ),
+        .executableTarget(
             name: "sync-crash-client",
             dependencies: [.product(name: "SyncLayer", package: "SyncLayer")]
         ),
