@@ -18,6 +18,17 @@ extension Server {
     }
 }
 
+extension Server {
+    /// Two realtime clients, "a" and "b", both connected.
+    func connectedPair(strategy: ConflictStrategy = .lastWriteWins) async throws -> (a: SyncLayer, b: SyncLayer) {
+        let a = try await realtimeClient("a", strategy: strategy)
+        let b = try await realtimeClient("b", strategy: strategy)
+        await connected(a)
+        await connected(b)
+        return (a, b)
+    }
+}
+
 /// Waits until the client's realtime connection is up.
 func connected(_ client: SyncLayer) async {
     guard let realtime = client.realtime else { return }
@@ -39,10 +50,8 @@ func next<I: AsyncIteratorProtocol>(_ iterator: inout I, within seconds: Double 
     @Test func changesReachTheOtherClientsWatchWithoutAnyPull() async throws {
         let server = try await Server()
         defer { Task { await server.stop() } }
-        let a = try await server.realtimeClient("a")
-        let b = try await server.realtimeClient("b")
-        await connected(a)
-        await connected(b)
+        let (a, b) = try await server.connectedPair()
+        var aEvents = a.events.makeAsyncIterator()
         var watch = b.collection("todos").watch().makeAsyncIterator()
         #expect(try await watch.next()?.isEmpty == true)
 
@@ -56,8 +65,11 @@ func next<I: AsyncIteratorProtocol>(_ iterator: inout I, within seconds: Double 
 
         try await a.collection("todos").delete(id)
         #expect(try await next(&watch) { $0.isEmpty } != nil)
-        #expect(await b.metrics.syncAttempts == 0)  // no HTTP sync ran on b
-        #expect(try await a.pendingOperationCount() == 0)  // acknowledged over the socket
+        #expect(b.metrics.syncAttempts == 0)  // no HTTP sync ran on b
+        // The delete was acknowledged over the socket: a ran no HTTP sync either.
+        let synced = try await next(&aEvents) { $0.type == .operationSynced && $0.metadata["operationType"] == "delete" }
+        #expect(synced != nil && a.metrics.syncAttempts == 0)
+        #expect(try await a.pendingOperationCount() == 0)
         await a.close()
         await b.close()
     }
@@ -65,10 +77,7 @@ func next<I: AsyncIteratorProtocol>(_ iterator: inout I, within seconds: Double 
     @Test func concurrentUpdatesConvergeByTheStrategy() async throws {
         let server = try await Server()
         defer { Task { await server.stop() } }
-        let a = try await server.realtimeClient("a", strategy: .lastWriteWins)
-        let b = try await server.realtimeClient("b", strategy: .lastWriteWins)
-        await connected(a)
-        await connected(b)
+        let (a, b) = try await server.connectedPair()
         try await a.collection("todos").save(["n": 0], id: "x")
         try await a.waitForPendingWrites()
         try await b.syncNow()
@@ -93,10 +102,7 @@ func next<I: AsyncIteratorProtocol>(_ iterator: inout I, within seconds: Double 
     func disturbedMessagesStillConvergeToTheServersState(_ fault: FaultInjector.WebSocketFault) async throws {
         let server = try await Server()
         defer { Task { await server.stop() } }
-        let a = try await server.realtimeClient("a")
-        let b = try await server.realtimeClient("b")
-        await connected(a)
-        await connected(b)
+        let (a, b) = try await server.connectedPair()
         server.faults.disturbNextWebSocketMessages(5, with: fault)
         for i in 0..<15 { try await a.collection("todos").save(["n": .int(i)], id: "d\(i % 5)") }
         try await a.waitForPendingWrites()
