@@ -1,3 +1,5 @@
+#if os(Linux)
+// Over the libcurl transport: Linux only.
 import Foundation
 import Testing
 @testable import SyncLayer
@@ -214,3 +216,4 @@ struct WebSocketTLSTests {
         }
     }
 }
+#endif

@@ -1,3 +1,5 @@
+#if os(Linux)
+// POSIX sockets through Glibc; the integration tests use the libcurl transport (Linux).
 import Foundation
 import Glibc
 @testable import SyncLayer
@@ -82,6 +84,8 @@ final class WebSocketTestServer: Sendable {
         /// Connection `index` upgraded; `target` is the request target, `headers` lowercased names.
         case upgraded(index: Int, target: String, headers: [String: String])
         case refused(index: Int, status: Int)
+        /// Connection `index` sent its upgrade request and gets no answer (``Upgrade/hang``).
+        case hanging(index: Int)
         case text(index: Int, String)
         case binary(index: Int, [UInt8])
         case ping(index: Int, [UInt8])
@@ -312,6 +316,7 @@ final class TestConnection: Sendable {
         case .acceptWith(let frames):
             sendRaw(Array(accept.utf8) + frames.flatMap { $0.encoded(maskKey: nil) })
         case .hang:
+            server.log.append(.hanging(index: index))
             while recv(fd, &buffer, buffer.count, 0) > 0 {}
             return
         }
@@ -376,3 +381,4 @@ final class TestConnection: Sendable {
         }
     }
 }
+#endif
