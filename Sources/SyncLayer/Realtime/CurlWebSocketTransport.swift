@@ -30,7 +30,7 @@ struct CurlWebSocketTransport: WebSocketTransport {
 /// `@unchecked Sendable` is safe because the curl handle, the socket, the decoder and the write
 /// queue (`io`) are touched only by the connection's own I/O thread (libcurl forbids using one
 /// easy handle from two threads at once); other threads talk to it only through `shared`,
-/// which is `Locked`, and the wake-up `eventfd`, which is written atomically by the kernel.
+/// which is `Locked`, and the wake-up `eventfd`, written and closed only under that lock.
 final class CurlWebSocketConnection: WebSocketConnection, @unchecked Sendable {
     private struct Shared {
         enum Phase { case opening, open, closing, finished }
@@ -111,9 +111,10 @@ final class CurlWebSocketConnection: WebSocketConnection, @unchecked Sendable {
             let accepted = shared.withLock { shared in
                 guard shared.phase == .open else { return false }
                 shared.outbound.append((bytes, continuation))
+                wake()
                 return true
             }
-            if accepted { wake() } else { continuation.resume(throwing: SyncError.webSocketNotConnected) }
+            if !accepted { continuation.resume(throwing: SyncError.webSocketNotConnected) }
         }
     }
 
@@ -124,12 +125,15 @@ final class CurlWebSocketConnection: WebSocketConnection, @unchecked Sendable {
                 shared.closeWaiters.append(continuation)
                 if case .abort = request { shared.closeRequest = request } else if shared.closeRequest == nil { shared.closeRequest = request }
                 if shared.phase == .open { shared.phase = .closing }
+                wake()
                 return false
             }
-            if done { continuation.resume() } else { wake() }
+            if done { continuation.resume() }
         }
     }
 
+    /// Wakes the I/O thread. Called with `shared` locked: the thread closes the descriptor
+    /// under the same lock, so a late wake-up never writes to a closed (or reused) descriptor.
     private func wake() {
         var one: UInt64 = 1
         _ = Glibc.write(wakeDescriptor, &one, 8)
@@ -141,9 +145,9 @@ final class CurlWebSocketConnection: WebSocketConnection, @unchecked Sendable {
         let closure = runConnection()
         if let handle = io.handle { curl_easy_cleanup(handle) }
         io.handle = nil
-        Glibc.close(wakeDescriptor)
         let (waiters, unsent) = shared.withLock { shared in
             shared.phase = .finished
+            Glibc.close(wakeDescriptor)
             defer { shared.closeWaiters = []; shared.outbound = [] }
             return (shared.closeWaiters, shared.outbound.compactMap(\.sender))
         }
