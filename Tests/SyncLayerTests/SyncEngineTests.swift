@@ -28,6 +28,9 @@ func client(_ server: any SyncBackend, strategy: ConflictStrategy = .lastWriteWi
         let doc = try #require(try await phone.collection("todos").get(id))
         #expect(doc.syncState == .synced && doc.serverVersion == 1)
         #expect(phone.status.phase == .idle && phone.status.lastSyncedAt != nil)
+        let metrics = phone.metrics
+        #expect(metrics.syncAttempts == 3 && metrics.syncFailures == 2 && metrics.syncSuccesses == 1)
+        #expect(metrics.operationsSynced == 1 && metrics.bytesPushed > 0 && metrics.lastSyncDuration != nil)
     }
 
     @Test func twoClientsConvergeOnInsertUpdatePatchAndDelete() async throws {

@@ -12,8 +12,10 @@ public struct SyncMetrics: Sendable, Hashable {
     public var operationsSynced = 0
     /// Operations rejected by the server or parked after `maxRetries`.
     public var operationsFailed = 0
-    /// Remote changes applied (pull and realtime).
+    /// Remote changes applied by pulls.
     public var remoteChangesApplied = 0
+    /// Payload bytes of the operations acknowledged by syncs (documents and deltas as JSON).
+    public var bytesPushed = 0
     /// End of the last successful sync.
     public var lastSyncTime: Date?
     /// Duration of the last successful sync.
@@ -39,6 +41,7 @@ public struct SyncMetrics: Sendable, Hashable {
                 totalSyncDuration += .milliseconds(ms)
             }
             remoteChangesApplied += event.metadata["pulled"]?.intValue ?? 0
+            bytesPushed += event.metadata["pushedBytes"]?.intValue ?? 0
         case .syncFailed: syncFailures += 1
         case .conflictDetected: conflictsDetected += 1
         case .conflictResolved: conflictsResolved += 1

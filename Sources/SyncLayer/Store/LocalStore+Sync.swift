@@ -51,6 +51,8 @@ extension LocalStore {
     /// What recording a batch's answers did, for events and metrics.
     struct PushOutcome {
         var synced = 0
+        /// Payload bytes of the acknowledged operations.
+        var syncedBytes = 0
         var rejected = 0
         var conflicts = 0
         var parked = 0
@@ -74,6 +76,7 @@ extension LocalStore {
                 case .applied(_, let version, _, _):
                     try context.acknowledge(entry, version: version)
                     outcome.synced += 1
+                    outcome.syncedBytes += entry.payloadBytes
                 case .conflict(_, let current):
                     let key = op.collection + "\u{0}" + op.recordID
                     if resolvedDocuments.insert(key).inserted {

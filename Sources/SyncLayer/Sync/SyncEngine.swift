@@ -41,6 +41,8 @@ actor SyncEngine {
     /// server in order, so two batches are never in flight together.
     private var pushing = false
     private var pushQueue: [CheckedContinuation<Void, Never>] = []
+    /// Operations and payload bytes acknowledged during the current run.
+    private var runPushed = (operations: 0, bytes: 0)
 
     init(store: LocalStore, backend: any SyncBackend, config: SyncConfig, tokens: TokenStore, status: Broadcast<SyncStatus>) {
         self.store = store
@@ -105,6 +107,7 @@ actor SyncEngine {
     private func performRun() async {
         let generation = requested
         schedule.handle(.runStarted, now: now)
+        runPushed = (0, 0)
         let started = ContinuousClock.now
         store.events.emit(SyncEvent(.syncStarted))
         update(.syncing)
@@ -113,7 +116,10 @@ actor SyncEngine {
             let pulled = try await syncOnce()
             let elapsed = ContinuousClock.now - started
             schedule.handle(.succeeded, now: now)
-            store.events.emit(SyncEvent(.syncCompleted, metadata: ["durationMs": .int(Int(elapsed.milliseconds)), "pulled": .int(pulled)]))
+            store.events.emit(SyncEvent(.syncCompleted, metadata: [
+                "durationMs": .int(Int(elapsed.milliseconds)), "pulled": .int(pulled),
+                "pushed": .int(runPushed.operations), "pushedBytes": .int(runPushed.bytes),
+            ]))
             status.yield(SyncStatus(phase: .idle, lastSyncedAt: Date()))
             result = .success(())
         } catch {
@@ -220,6 +226,8 @@ actor SyncEngine {
         }
         let outcome = try store.recordPush(batch, results: results, failure: nil, maxRetries: config.maxRetries,
                                            resolver: resolver)
+        runPushed.operations += outcome.synced
+        runPushed.bytes += outcome.syncedBytes
         if let error = outcome.retryError { throw error }
     }
 
