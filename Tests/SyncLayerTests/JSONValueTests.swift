@@ -74,4 +74,11 @@ import Testing
         #expect(try JSONDecoder().decode(JSONValue.self, from: data) == value)
         #expect(try JSONText.parse(data) == value)
     }
+
+    @Test func publicParsingAndCanonicalText() throws {
+        let value = try JSONValue(parsing: #"{"b": [1, 2.0, "x"], "a": null}"#)
+        #expect(value.jsonText == #"{"a":null,"b":[1,2,"x"]}"#)
+        #expect(try JSONValue(parsing: Data(value.jsonText.utf8)) == value)
+        #expect(throws: SyncLayerError.self) { try JSONValue(parsing: "{oops}") }
+    }
 }

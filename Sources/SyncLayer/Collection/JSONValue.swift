@@ -136,6 +136,27 @@ extension JSONValue: ExpressibleByDictionaryLiteral {
 extension JSONValue: CustomStringConvertible {
     /// The compact JSON text (keys sorted).
     public var description: String { JSONText.encode(self) }
+
+    /// Canonical JSON text: compact, keys sorted by their UTF-8 bytes, integral numbers without
+    /// a fraction. Equal values have equal text.
+    public var jsonText: String { JSONText.encode(self) }
+
+    /// Parses JSON text (RFC 8259): strict, UTF-8 checked, nesting up to 256 levels, integers
+    /// kept apart from doubles.
+    ///
+    /// - Throws: ``SyncLayerError/Code/invalidDocument`` with the byte offset of the problem.
+    public init(parsing data: Data) throws {
+        do {
+            self = try JSONText.parse(data)
+        } catch {
+            throw SyncLayerError(.invalidDocument, "\(error)")
+        }
+    }
+
+    /// Parses JSON text; see ``init(parsing:)-(Data)``.
+    public init(parsing text: String) throws {
+        try self.init(parsing: Data(text.utf8))
+    }
 }
 
 extension JSONValue: Codable {
