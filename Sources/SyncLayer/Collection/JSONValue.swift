@@ -153,7 +153,7 @@ extension JSONValue: CustomStringConvertible {
         }
     }
 
-    /// Parses JSON text; see ``init(parsing:)-(Data)``.
+    /// Parses JSON text, like the `Data` variant.
     public init(parsing text: String) throws {
         try self.init(parsing: Data(text.utf8))
     }
