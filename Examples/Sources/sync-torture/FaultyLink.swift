@@ -1,0 +1,61 @@
+import Foundation
+import SyncLayer
+import SyncLayerTesting
+
+/// One client's connection to the shared in-memory server, with seeded faults: offline (nothing
+/// arrives), a failure before the server sees the request, an answer lost after the server
+/// committed, and a push delivered twice (at-least-once delivery).
+actor FaultyLink: SyncBackend {
+    struct Faults: Sendable {
+        var failBefore = 0.0
+        var dropAnswer = 0.0
+        var deliverTwice = 0.0
+        static let none = Faults()
+    }
+
+    let server: InMemoryBackend
+    private var random: SeededRandom
+    private(set) var online = true
+    var faults: Faults
+    private(set) var droppedAnswers = 0
+    private(set) var failedRequests = 0
+    private(set) var doubleDeliveries = 0
+
+    init(server: InMemoryBackend, seed: UInt64, faults: Faults) {
+        self.server = server
+        self.random = SeededRandom(seed: seed)
+        self.faults = faults
+    }
+
+    func setOnline(_ value: Bool) { online = value }
+    func setFaults(_ value: Faults) { faults = value }
+
+    private func network(_ message: String) -> SyncError {
+        SyncError(kind: .network, message: message, isRetryable: true)
+    }
+
+    func capabilities() async throws -> BackendCapabilities {
+        guard online else { throw network("offline (injected)") }
+        return try await server.capabilities()
+    }
+
+    func push(_ batch: PushBatch) async throws -> [PushResult] {
+        guard online else { throw network("offline (injected)") }
+        if random.chance(faults.failBefore) { failedRequests += 1; throw network("failed before the server (injected)") }
+        var results = try await server.push(batch)
+        if random.chance(faults.deliverTwice) {
+            doubleDeliveries += 1
+            results = try await server.push(batch)
+        }
+        if random.chance(faults.dropAnswer) { droppedAnswers += 1; throw network("answer lost after commit (injected)") }
+        return results
+    }
+
+    func pull(_ request: PullRequest) async throws -> PullPage {
+        guard online else { throw network("offline (injected)") }
+        if random.chance(faults.failBefore) { failedRequests += 1; throw network("failed before the server (injected)") }
+        let page = try await server.pull(request)
+        if random.chance(faults.dropAnswer) { droppedAnswers += 1; throw network("answer lost (injected)") }
+        return page
+    }
+}

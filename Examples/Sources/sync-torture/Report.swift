@@ -1,0 +1,76 @@
+import Foundation
+import Synchronization
+
+/// The figures and invariant violations of one scenario (`kill`, `acks`, `fuzz`, …).
+final class Report: Sendable {
+    let name: String
+    private struct State {
+        var figures: [(String, String)] = []
+        var violations: [String] = []
+        var notes: [String] = []
+    }
+    private let state = Mutex(State())
+
+    init(_ name: String) { self.name = name }
+
+    /// Sets (or replaces) a figure; the order of first setting is the printing order.
+    func set(_ key: String, _ value: some CustomStringConvertible) {
+        state.withLock { state in
+            if let index = state.figures.firstIndex(where: { $0.0 == key }) {
+                state.figures[index].1 = value.description
+            } else {
+                state.figures.append((key, value.description))
+            }
+        }
+    }
+
+    /// Records a broken invariant; the run exits non-zero.
+    func violation(_ message: String) { state.withLock { $0.violations.append(message) } }
+
+    /// Records an observation that is not a failure (a skipped variant, a limitation).
+    func note(_ message: String) { state.withLock { $0.notes.append(message) } }
+
+    var figures: [(String, String)] { state.withLock { $0.figures } }
+    var violations: [String] { state.withLock { $0.violations } }
+    var notes: [String] { state.withLock { $0.notes } }
+    var passed: Bool { violations.isEmpty }
+
+    func printText() {
+        let mark = passed ? "PASS" : "FAIL"
+        print("== \(name): \(mark)")
+        for (key, value) in figures { print("   \(key): \(value)") }
+        for note in notes { print("   note: \(note)") }
+        for violation in violations.prefix(20) { print("   VIOLATION: \(violation)") }
+        if violations.count > 20 { print("   … \(violations.count - 20) more violations") }
+    }
+
+    var json: [String: Any] {
+        ["name": name, "passed": passed, "figures": Dictionary(figures, uniquingKeysWith: { $1 }),
+         "violations": violations, "notes": notes]
+    }
+}
+
+/// A seeded generator (SplitMix64): the same seed drives the same run.
+struct SeededRandom: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &self) < probability }
+}
+
+/// A folder under the system temp directory, removed by `remove()`.
+struct ScratchDirectory {
+    let url: URL
+    init(_ label: String) throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("sync-torture-\(label)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    func remove() { try? FileManager.default.removeItem(at: url) }
+}
