@@ -43,10 +43,16 @@ let package = Package(
         ),
         .executableTarget(
             name: "todo",
+            dependencies: ["TodoCore"]
+        ),
+        // The todo CLI's commands, in a library so tests run them in-process.
+        .target(
+            name: "TodoCore",
             dependencies: [
                 "SyncServer",
                 .product(name: "SyncLayer", package: "SyncLayer"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
@@ -77,6 +83,15 @@ let package = Package(
                 "sync-crash-client",
                 .product(name: "SyncLayer", package: "SyncLayer"),
                 .product(name: "SyncLayerTesting", package: "SyncLayer"),
+            ]
+        ),
+        .testTarget(
+            name: "TodoTests",
+            dependencies: [
+                "TodoCore",
+                "todo",  // built for the tests that run the binary
+                "SyncServer",
+                .product(name: "SyncLayer", package: "SyncLayer"),
             ]
         ),
         .testTarget(
