@@ -94,6 +94,11 @@ let package = Package(
                 .product(name: "SyncLayer", package: "SyncLayer"),
             ]
         ),
+        // The reliability harness's short mode (doc/RELIABILITY.md), run as a test so CI covers it.
+        .testTarget(
+            name: "TortureTests",
+            dependencies: ["sync-torture", "sync-crash-client"]
+        ),
         .testTarget(
             name: "SyncServerTests",
             dependencies: [

@@ -79,6 +79,22 @@ await runScenario("acks") { report in
     try await LostAcknowledgements.run(injections: options.long ? 500 : 50, report: report)
 }
 
+await runScenario("contract") { report in
+    try await RetryAndAuthContract.run(report: report)
+}
+
+await runScenario("hostile") { report in
+    try await HostileInput.run(report: report)
+}
+
+await runScenario("storage") { report in
+    try await StorageFaults.run(seed: options.seed, report: report)
+}
+
+await runScenario("security") { report in
+    try await SecurityFigures.run(report: report)
+}
+
 let elapsed = (ContinuousClock.now - started) / .seconds(1)
 let failed = reports.filter { !$0.passed }
 if options.json {
