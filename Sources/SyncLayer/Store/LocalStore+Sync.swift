@@ -19,9 +19,11 @@ extension LocalStore {
     /// never folded into or changed, so a retry is byte-for-byte the same operation.
     func takeBatch(limit: Int, maxBytes: Int) throws -> [OutboxEntry] {
         try write { context in
+            // `+state`: walk the outbox in seq (rowid) order and stop at `limit`; through the
+            // state index SQLite would sort every pending row for each batch.
             let statement = try context.db.statement("""
                 SELECT seq, op_id, collection, record_id, type, payload, base_version, hlc, created_at, attempts, failures
-                FROM sl_outbox WHERE state = 0 ORDER BY seq LIMIT ?
+                FROM sl_outbox WHERE +state = 0 ORDER BY seq LIMIT ?
                 """)
             try statement.bind([.int(Int64(limit))])
             var entries: [OutboxEntry] = []
@@ -200,8 +202,10 @@ extension WriteContext {
                          hlc: statement.text(4) ?? "", updatedAt: statement.int(5), localVersion: statement.int(6))
     }
 
+    /// `+state` keeps SQLite on the (collection, record_id) index: through the state index it
+    /// counted every pending row, once per acknowledged op (a drain of n ops took O(n²)).
     func pendingCount(_ collection: String, id: String) throws -> Int64 {
-        try db.scalarInt("SELECT count(*) FROM sl_outbox WHERE collection = ? AND record_id = ? AND state = 0",
+        try db.scalarInt("SELECT count(*) FROM sl_outbox WHERE collection = ? AND record_id = ? AND +state = 0",
                          [.text(collection), .text(id)]) ?? 0
     }
 
@@ -401,7 +405,7 @@ extension WriteContext {
         ]))
         let (resolved, winner) = resolver.resolve(input)
 
-        try db.run("DELETE FROM sl_outbox WHERE collection = ? AND record_id = ? AND state = 0", [.text(collection), .text(id)])
+        try db.run("DELETE FROM sl_outbox WHERE collection = ? AND record_id = ? AND +state = 0", [.text(collection), .text(id)])
         let remoteVersion = remote.map { Int64($0.version) }
         let remoteText = remote?.data.map(JSONText.encode)
         if resolved == remote?.data {
