@@ -1,0 +1,190 @@
+import Foundation
+import SyncLayer
+import SyncServer
+
+/// P5–P7: the SDK against the in-process reference server on 127.0.0.1 (a free port).
+struct SyncBenchmarks {
+    let parameters: Parameters
+    static let token = "bench-token"
+
+    static func startServer(_ folder: TempFolder, _ name: String) async throws -> InProcessServer {
+        try await InProcessServer.start(configuration: ServerConfiguration(
+            port: 0, databasePath: folder.file(name), tokens: [token], logLevel: .error))
+    }
+
+    static func client(_ server: InProcessServer, path: String, collections: [String] = ["bench"],
+                       version: RESTBackend.ProtocolVersion = .v2, realtime: Bool = false) async throws -> SyncLayer {
+        try await SyncLayer(config: SyncConfig(
+            baseURL: URL(string: server.baseURL)!, collections: collections, authToken: token,
+            enableAutoSync: realtime, enableRealtimeSync: realtime,
+            websocketURL: realtime ? URL(string: server.webSocketURL)! : nil,
+            storage: .file(path), protocolVersion: version))
+    }
+
+    /// Queues `count` inserts in an offline store (in transactions of 10 k).
+    static func seedOutbox(path: String, count: Int) async throws {
+        let sync = try await LocalBenchmarks.openStore(path)
+        let bench = sync.collection("bench")
+        var start = 0
+        while start < count {
+            let end = min(start + 10_000, count)
+            try await bench.saveAll((start..<end).map(Workload.document))
+            start = end
+        }
+        await sync.close()
+    }
+
+    /// Opens the queued store against the server and times until the outbox is empty (the pull
+    /// that `syncNow` does after pushing is not timed). Returns ops/s.
+    static func drain(server: InProcessServer, path: String, count: Int, version: RESTBackend.ProtocolVersion) async throws -> Double {
+        let sync = try await client(server, path: path, version: version)
+        let start = ContinuousClock.now
+        let run = Task { try await sync.syncNow() }
+        // Polled every 100 ms: a count of the pending rows holds the store's lock for a few ms.
+        var polls = 0
+        while try await sync.pendingOperationCount() > 0 {
+            try await Task.sleep(for: .milliseconds(100))
+            polls += 1
+            if polls > 6_000 { throw BenchFailure("drain (\(version)) did not finish in 10 minutes") }
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        try await run.value
+        let counts = try await sync.outboxCounts()
+        await sync.close()
+        guard counts.rejected == 0, counts.failed == 0 else { throw BenchFailure("drain (\(version)): \(counts)") }
+        return Double(count) / seconds
+    }
+
+    // MARK: P5 and P6
+
+    /// P5: drain N queued inserts over v2 batches vs a smaller count over v1 (per record), both
+    /// as rates. P6: a new empty store pulls the N documents the v2 drain left on the server.
+    func p5DrainAndP6Pull(runP6: Bool) async throws -> [ResultRow] {
+        let count = parameters.drainCount, v1Count = parameters.drainV1Count
+        var v2 = Samples(), v1 = Samples(), pull = Samples()
+        var drainPeakKiB = 0, pullPeakKiB = 0, pullBaseKiB = 0
+        var probe = ""
+        for _ in 0..<parameters.syncRepetitions {
+            let folder = try TempFolder("p5")
+            // v1 first (smaller), on its own server.
+            let v1Server = try await Self.startServer(folder, "server-v1.sqlite")
+            try await Self.seedOutbox(path: folder.file("v1.sqlite"), count: v1Count)
+            v1.add(try await Self.drain(server: v1Server, path: folder.file("v1.sqlite"), count: v1Count, version: .v1))
+            await v1Server.stop()
+
+            let server = try await Self.startServer(folder, "server-v2.sqlite")
+            if probe.isEmpty { probe = await HTTPProbe.note(baseURL: server.baseURL, token: Self.token, bytes: 64 * 1024) }
+            try await Self.seedOutbox(path: folder.file("v2.sqlite"), count: count)
+            Memory.resetPeak()
+            v2.add(try await Self.drain(server: server, path: folder.file("v2.sqlite"), count: count, version: .v2))
+            drainPeakKiB = max(drainPeakKiB, Memory.peakKiB)
+
+            if runP6 {
+                let sync = try await Self.client(server, path: folder.file("pull.sqlite"))
+                Memory.resetPeak()
+                pullBaseKiB = Memory.currentKiB
+                let seconds = try await measure { try await sync.syncNow() }
+                pullPeakKiB = max(pullPeakKiB, Memory.peakKiB)
+                let pulled = try await sync.collection("bench").count()
+                await sync.close()
+                guard pulled == count else { throw BenchFailure("P6: pulled \(pulled) of \(count)") }
+                pull.add(Double(count) / seconds)
+            }
+            await server.stop()
+        }
+        let ratio = v2.median / v1.median
+        var rows = [ResultRow(
+            id: "P5", measure: "drain \(count) queued ops → server (v2 batches)",
+            ours: Format.rateSpread(v2),
+            baseline: "v1 per-record, \(v1Count) ops as a rate: \(Format.rateSpread(v1))",
+            ratio: String(format: "%.1f× v1", ratio), target: "≥ 20k ops/s, ≥ 20× v1",
+            pass: v2.median >= 20_000 && ratio >= 20,
+            notes: "peak RSS during the v2 drain \(Format.megabytes(drainPeakKiB)) (client + in-process server); \(probe)")]
+        if runP6 {
+            rows.append(ResultRow(
+                id: "P6", measure: "initial pull of \(count) docs into an empty store",
+                ours: "\(Format.rateSpread(pull)), peak RSS \(Format.megabytes(pullPeakKiB))",
+                baseline: "—", ratio: "—", target: "≥ 50k docs/s, ≤ 150 MB",
+                pass: pull.median >= 50_000 && pullPeakKiB <= 150 * 1024,
+                notes: "peak RSS is the whole process, the in-process server included; RSS before the pull \(Format.megabytes(pullBaseKiB))"))
+        }
+        return rows
+    }
+
+    // MARK: P7
+
+    /// A.save → B.watch through the server, against subscribe → subscribed round trips on a
+    /// WebSocketService (the SDK's connection type) to the same server.
+    func p7Realtime() async throws -> ResultRow {
+        let folder = try TempFolder("p7")
+        let server = try await Self.startServer(folder, "server.sqlite")
+        let warmUp = 20, count = parameters.watchCount
+
+        // Baseline: the server's answer to a subscribe, on the same kind of connection.
+        let socket = try WebSocketService(url: URL(string: server.webSocketURL)!, token: Self.token)
+        let echoes = Arrivals()
+        let reader = Task { [messages = socket.messages] in
+            var received = 0
+            for await text in messages where text.contains("\"subscribed\"") {
+                received += 1
+                echoes.record(received)
+            }
+        }
+        try await socket.connect()
+        var echo = Samples()
+        for k in 1...(count + warmUp) {
+            let start = ContinuousClock.now
+            try await socket.send(#"{"type":"subscribe","collection":"echo"}"#)
+            guard let arrived = await echoes.wait(for: k, timeout: .seconds(10)) else { throw BenchFailure("P7: no subscribed answer") }
+            if k > warmUp { echo.add((arrived - start).seconds) }
+        }
+        await socket.disconnect()
+        reader.cancel()
+
+        // Two clients with realtime sync.
+        let a = try await Self.client(server, path: folder.file("a.sqlite"), collections: ["rt"], realtime: true)
+        let b = try await Self.client(server, path: folder.file("b.sqlite"), collections: ["rt"], realtime: true)
+        for client in [a, b] {
+            var waited = 0
+            while client.realtime?.state != .connected {
+                try await Task.sleep(for: .milliseconds(10))
+                waited += 1
+                if waited > 1_000 { throw BenchFailure("P7: realtime did not connect") }
+            }
+        }
+        try await b.collection("rt").createIndex(on: "n")
+        let arrivals = Arrivals()
+        let query = b.collection("rt").orderBy("n", descending: true).limit(1)
+        let watcher = Task {
+            for try await latest in query.watch() {
+                if let n = latest.first?["n"]?.intValue { arrivals.record(n) }
+            }
+        }
+        let rt = a.collection("rt")
+        var latencies = Samples()
+        var timeouts = 0
+        for n in 1...(count + warmUp) {
+            let start = ContinuousClock.now
+            try await rt.save(["n": .int(n)])
+            guard let arrived = await arrivals.wait(for: n, timeout: .seconds(n <= warmUp ? 15 : 5)) else {
+                timeouts += 1
+                if timeouts > 3 { throw BenchFailure("P7: B saw no change for several saves") }
+                continue
+            }
+            if n > warmUp { latencies.add((arrived - start).seconds) }
+        }
+        watcher.cancel()
+        await a.close()
+        await b.close()
+        _ = try? await watcher.value
+        await server.stop()
+        let p50 = latencies.median, p99 = latencies.percentile(99)
+        return ResultRow(
+            id: "P7", measure: "realtime A.save → B.watch via server",
+            ours: "p50 \(Format.time(p50)), p99 \(Format.time(p99)) (n=\(latencies.values.count))",
+            baseline: "WS subscribe→subscribed RTT: p50 \(Format.time(echo.median)), p99 \(Format.time(echo.percentile(99)))",
+            ratio: String(format: "%.1f× RTT (p50)", p50 / echo.median), target: "p50 ≤ 2 ms, p99 ≤ 10 ms",
+            pass: p50 <= 0.002 && p99 <= 0.010,
+            notes: timeouts > 0 ? "\(timeouts) saves never reached B's watch within 5 s (not counted)" : "")
+    }
+}
