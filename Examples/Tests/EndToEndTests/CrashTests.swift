@@ -22,10 +22,26 @@ import Testing
         return bundle.appendingPathComponent("sync-crash-client").path
     }
 
-    /// Runs the client; kills it with SIGKILL once `killAfter` lines matched, or lets it finish.
-    /// Returns the ids it reported as committed and whether it finished.
+    /// Runs the client; kills it with SIGKILL once `killWhen` says so (after `killDelay`), or lets
+    /// it finish. Returns the ids it reported as committed and whether it finished.
+    ///
+    /// The reads and waits block, so they run on their own Dispatch thread: blocking the few
+    /// threads of Swift's cooperative pool would starve the in-process server.
     static func run(_ arguments: [String], killWhen: (@Sendable (Int, String) -> Bool)? = nil,
                     killDelay: Duration = .zero) async throws -> (committed: [String], finished: Bool) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do {
+                    continuation.resume(returning: try runBlocking(arguments, killWhen: killWhen, killDelay: killDelay))
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    private static func runBlocking(_ arguments: [String], killWhen: (@Sendable (Int, String) -> Bool)?,
+                                    killDelay: Duration) throws -> (committed: [String], finished: Bool) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: clientPath)
         process.arguments = arguments
@@ -46,7 +62,7 @@ import Testing
                 if line.hasPrefix("committed ") { committed.append(String(line.dropFirst(10))) }
                 if line == "synced" { finished = true }
                 if let killWhen, killWhen(committed.count, line) {
-                    try await Task.sleep(for: killDelay)
+                    usleep(UInt32(killDelay.components.seconds * 1_000_000 + killDelay.components.attoseconds / 1_000_000_000_000))
                     kill(process.processIdentifier, SIGKILL)
                     break reading
                 }
