@@ -12,7 +12,7 @@ struct Options {
     var json = false
     var verbose = false
 
-    static let scenarios = ["kill", "acks", "fuzz", "contract", "hostile", "storage", "security"]
+    static let scenarios = ["kill", "acks", "fuzz", "realtime", "server", "contract", "hostile", "storage", "security"]
 
     init(_ arguments: [String]) throws {
         var iterator = arguments.dropFirst().makeIterator()
@@ -73,6 +73,16 @@ await runScenario("fuzz") { report in
     let seeds = options.long ? 1_000 : 50
     await ConvergenceFuzz.run(seeds: options.seed..<(options.seed + UInt64(seeds)), operations: options.long ? 120 : 60,
                               report: report)
+}
+
+await runScenario("realtime") { report in
+    try await RealtimeFuzz.run(seeds: options.seed..<(options.seed + UInt64(options.long ? 50 : 5)),
+                               operations: options.long ? 80 : 40, report: report)
+}
+
+await runScenario("server") { report in
+    try await RealtimeFuzz.run(seeds: options.seed..<(options.seed + UInt64(options.long ? 300 : 20)),
+                               operations: options.long ? 80 : 40, realtime: false, report: report)
 }
 
 await runScenario("acks") { report in
