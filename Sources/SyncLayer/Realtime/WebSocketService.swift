@@ -312,17 +312,28 @@ extension WebSocketService {
             }
         }
 
+        /// What one step of the machine produced.
+        private struct Step {
+            let actions: [WebSocketConnectionStateMachine.Action]
+            let lastError: SyncError?
+            let connected: (any WebSocketConnection)?
+        }
+
         private func handle(_ event: WebSocketConnectionStateMachine.Event) async {
-            let (actions, lastError, connected) = loopState.withLock { state in
+            let step = loopState.withLock { state -> Step in
                 let actions = state.machine.handle(event, now: now, jitter: Double.random(in: 0...1))
-                return (actions, state.machine.lastError, state.machine.openConnection.flatMap { state.connections[$0] })
+                // No closure capturing the inout `state` here: swiftc 6.3.1 crashes optimising one
+                // in release builds ("Found outside of lifetime use" in CopyPropagation).
+                var open: (any WebSocketConnection)?
+                if let id = state.machine.openConnection { open = state.connections[id] }
+                return Step(actions: actions, lastError: state.machine.lastError, connected: open)
             }
             // Only an open connection takes sends, from before `.connected` is published on.
             shared.withLock { shared in
-                shared.lastError = lastError
-                shared.connected = connected
+                shared.lastError = step.lastError
+                shared.connected = step.connected
             }
-            for action in actions { await perform(action) }
+            for action in step.actions { await perform(action) }
             armTimer()
         }
 
