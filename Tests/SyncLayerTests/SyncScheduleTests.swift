@@ -112,3 +112,38 @@ import Testing
         #expect(V1Cursor("garbage") == V1Cursor(since: nil, offset: 0, newest: nil))
     }
 }
+
+@Suite struct TimestampTests {
+    @Test(arguments: [
+        ("2026-11-21T17:03:04.123Z", 1_795_280_584.123),
+        ("2026-11-21T17:03:04Z", 1_795_280_584.0),
+        ("2026-11-21T18:03:04.123+01:00", 1_795_280_584.123),
+        ("2026-11-21T12:03:04.123-0500", 1_795_280_584.123),
+        ("2026-11-21T17:03:04.123", 1_795_280_584.123),            // no zone: UTC (the Dart SDK's form)
+        ("2026-11-21T17:03:04.123456", 1_795_280_584.123456),
+        ("1970-01-01T00:00:00.000Z", 0),
+        ("1969-12-31T23:59:59.500Z", -0.5),
+        ("2000-02-29T00:00:00Z", 951_782_400),
+    ])
+    func parsesRFC3339(_ text: String, _ seconds: Double) throws {
+        let date = try #require(Timestamp.parse(text))
+        #expect(abs(date.timeIntervalSince1970 - seconds) < 0.000_001)
+    }
+
+    @Test(arguments: ["", "2026-11-21", "2026-13-01T00:00:00Z", "2026-11-21T25:00:00Z", "2026-11-21T17:03:04.Z",
+                      "2026-11-21T17:03:04Q", "2026-11-21T17:03:04Z trailing", "yesterday"])
+    func rejectsOthers(_ text: String) {
+        #expect(Timestamp.parse(text) == nil)
+    }
+
+    @Test func formatsUTCWithMillisecondsAndRoundTrips() {
+        for seconds in [0, 1_700_000_000.123, 1_795_280_584.999, -0.5, 951_782_400] as [Double] {
+            let date = Date(timeIntervalSince1970: seconds)
+            let text = Timestamp.format(date)
+            #expect(abs((Timestamp.parse(text)?.timeIntervalSince1970 ?? .nan) - (seconds * 1000).rounded() / 1000) < 0.000_001, "\(text)")
+        }
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 1_700_000_000.123)) == "2023-11-14T22:13:20.123Z")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 1_700_000_000)) == "2023-11-14T22:13:20.000Z")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 951_782_400)) == "2000-02-29T00:00:00.000Z")
+    }
+}

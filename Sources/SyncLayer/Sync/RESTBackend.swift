@@ -177,28 +177,9 @@ public final class RESTBackend: SyncBackend {
 
     // MARK: Timestamps
 
-    static func formatTimestamp(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
-    }
+    static func formatTimestamp(_ date: Date) -> String { Timestamp.format(date) }
 
-    static func parseTimestamp(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        if let date = formatter.date(from: text) { return date }
-        // No zone (what the Dart SDK writes): UTC, as the protocol says.
-        for format in ["yyyy-MM-dd'T'HH:mm:ss.SSS", "yyyy-MM-dd'T'HH:mm:ss.SSSSSS", "yyyy-MM-dd'T'HH:mm:ss"] {
-            let local = DateFormatter()
-            local.locale = Locale(identifier: "en_US_POSIX")
-            local.timeZone = TimeZone(identifier: "UTC")
-            local.dateFormat = format
-            if let date = local.date(from: text) { return date }
-        }
-        return nil
-    }
+    static func parseTimestamp(_ text: String) -> Date? { Timestamp.parse(text) }
 
     /// Parses a 2xx JSON body; anything else is an invalid response (retryable: a proxy's
     /// HTML page usually passes).
