@@ -74,11 +74,11 @@ import Testing
 
 @Suite struct TodoModelTests {
     @Test func datesRoundTripWithMillisecondsAndSortAsText() throws {
-        let earlier = Date(timeIntervalSince1970: 1_700_000_000.123)
+        let earlier = Date(timeIntervalSince1970: 1_700_000_000.125)  // exact in binary
         let later = earlier.addingTimeInterval(0.001)
         let text = Todo.formatDate(earlier)
-        #expect(text == "2023-11-14T22:13:20.123Z")
-        #expect(try #require(Todo.parseDate(text)).timeIntervalSince1970 == 1_700_000_000.123)
+        #expect(text == "2023-11-14T22:13:20.125Z")
+        #expect(try #require(Todo.parseDate(text)).timeIntervalSince1970 == 1_700_000_000.125)
         #expect(Todo.formatDate(earlier) < Todo.formatDate(later))
         #expect(Todo.parseDate("2023-11-14T22:13:20Z") != nil)
     }
