@@ -157,6 +157,7 @@ struct DemoRun: Sendable {
         try await connected(laptop, .laptop)
         try await settled(laptop, .laptop)
         phone = try await devices.open(.phone, online: true)
+        try await connected(phone, .phone)
         let expected = DemoScenario.expected(strategy)
         let converged: @Sendable ([Todo]) -> Bool = { todos in
             todos.count == 3 && todos.allSatisfy { $0.syncState == .synced }
