@@ -41,6 +41,12 @@ public protocol HTTPTransport: Sendable {
 }
 
 /// ``HTTPTransport`` over `URLSession` (FoundationNetworking on Linux).
+///
+/// A cancelled request is abandoned, not cancelled: the caller gets `CancellationError` at
+/// once and the request runs to its end (at most `timeout`) with nobody waiting. On Linux,
+/// cancelling the task that awaits `URLSession.data(for:)` can deadlock (swift-corelibs-foundation
+/// #5412, fixed after Swift 6.3), and cancelling the `URLSessionTask` from another queue can trap;
+/// `SyncLayer.close()` cancels in-flight syncs, so either would hang or crash a closing app.
 public struct URLSessionTransport: HTTPTransport {
     private let session: URLSession
     private let timeout: TimeInterval
@@ -63,19 +69,57 @@ public struct URLSessionTransport: HTTPTransport {
         urlRequest.httpMethod = request.method
         urlRequest.httpBody = request.body
         for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }
-        let (data, response): (Data, URLResponse)
-        do {
-            (data, response) = try await session.data(for: urlRequest)
-        } catch {
-            throw SyncError.network("\(request.method) \(request.url.path): \((error as NSError).localizedDescription)")
+        let description = "\(request.method) \(request.url.path)"
+        let answer = Answer()
+        let session = session
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
+                guard answer.wait(with: continuation) else { return }
+                session.dataTask(with: urlRequest) { data, response, error in
+                    if let error {
+                        answer.finish(.failure(SyncError.network("\(description): \((error as NSError).localizedDescription)")))
+                        return
+                    }
+                    guard let http = response as? HTTPURLResponse else {
+                        answer.finish(.failure(SyncError.network("\(description): not an HTTP answer")))
+                        return
+                    }
+                    var headers: [String: String] = [:]
+                    for (name, value) in http.allHeaderFields {
+                        if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
+                    }
+                    answer.finish(.success(HTTPResponse(status: http.statusCode, headers: headers, body: data ?? Data())))
+                }.resume()
+            }
+        } onCancel: {
+            // Not inline: the runtime holds the task's status lock while cancellation handlers run.
+            DispatchQueue.global().async { answer.finish(.failure(CancellationError())) }
         }
-        guard let http = response as? HTTPURLResponse else {
-            throw SyncError.network("\(request.method) \(request.url.path): not an HTTP answer")
+    }
+}
+
+/// The one answer a request gives its caller: the response, or cancellation, whichever is first.
+private final class Answer: Sendable {
+    private let state = Locked<(continuation: CheckedContinuation<HTTPResponse, any Error>?, done: Bool)>((nil, false))
+
+    /// Parks the caller; false (and resumed with cancellation) when it was cancelled already.
+    func wait(with continuation: CheckedContinuation<HTTPResponse, any Error>) -> Bool {
+        let cancelled = state.withLock { state in
+            if state.done { return true }
+            state.continuation = continuation
+            return false
         }
-        var headers: [String: String] = [:]
-        for (name, value) in http.allHeaderFields {
-            if let name = name as? String, let value = value as? String { headers[name.lowercased()] = value }
+        if cancelled { continuation.resume(throwing: CancellationError()) }
+        return !cancelled
+    }
+
+    func finish(_ result: Result<HTTPResponse, any Error>) {
+        let continuation = state.withLock { state -> CheckedContinuation<HTTPResponse, any Error>? in
+            guard !state.done else { return nil }
+            state.done = true
+            defer { state.continuation = nil }
+            return state.continuation
         }
-        return HTTPResponse(status: http.statusCode, headers: headers, body: data)
+        continuation?.resume(with: result)
     }
 }
