@@ -29,10 +29,9 @@ extension Server {
     }
 }
 
-/// Waits until the client's realtime connection is up.
+/// Waits until the client's realtime connection is up and subscribed.
 func connected(_ client: SyncLayer) async {
-    guard let realtime = client.realtime else { return }
-    for await state in realtime.states where state == .connected { return }
+    await client.realtime?.waitUntilLive()
 }
 
 /// The next result of `iterator` that satisfies `condition` (bounded by a deadline).

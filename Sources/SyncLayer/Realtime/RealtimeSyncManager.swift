@@ -25,6 +25,10 @@ public actor RealtimeSyncManager: PushChannel {
     private var tasks: [Task<Void, Never>] = []
     private var connectedBefore = false
     private var isUp = false
+    /// Collections whose `subscribed` answer has not arrived on this connection.
+    private var awaitingSubscribed: Set<String> = []
+    private var connection = 0
+    private nonisolated let liveness = Broadcast<Bool>(replaysLatest: true, initial: false)
     private var lastSeq: [String: Int] = [:]
     private var awaitingAcks: [String: CheckedContinuation<JSONValue?, Never>] = [:]
     private var arrivedAcks: [String: JSONValue] = [:]
@@ -47,6 +51,19 @@ public actor RealtimeSyncManager: PushChannel {
     public nonisolated var states: AsyncStream<WebSocketService.State> { socket.states }
 
     nonisolated var isConnected: Bool { socket.state == .connected }
+
+    /// Whether the connection is up and every collection's subscription is confirmed: from now
+    /// on, every remote change reaches this device.
+    public nonisolated var isLive: Bool { liveness.latest ?? false }
+
+    /// Returns once ``isLive`` is true (at once when it is); also when the manager stops.
+    public nonisolated func waitUntilLive() async {
+        for await live in liveness.stream() where live { return }
+    }
+
+    /// How long to wait for `subscribed` answers before going live anyway (a server that does
+    /// not send them).
+    static let subscribeTimeout: Duration = .seconds(2)
 
     /// Local changes were queued: push them over the socket soon (coalesced).
     nonisolated func localChangesQueued() { pushSignal.raise() }
@@ -75,6 +92,7 @@ public actor RealtimeSyncManager: PushChannel {
     func stop() async {
         await engine.setPushChannel(nil)
         pushSignal.finish()
+        liveness.finish()
         await socket.disconnect()
         for task in tasks { task.cancel() }
         tasks.removeAll()
@@ -100,13 +118,15 @@ public actor RealtimeSyncManager: PushChannel {
         switch state {
         case .connected:
             isUp = true
-            for collection in config.collections { await subscribe(collection) }
-            store.events.emit(SyncEvent(.realtimeConnected, metadata: ["collections": .array(config.collections.map(JSONValue.string))]))
-            if connectedBefore {
-                engine.post(.requested)  // catch up on what happened while the socket was down
-            }
-            connectedBefore = true
+            connection += 1
+            let current = connection
+            awaitingSubscribed = Set(config.collections)
             pushSignal.raise()
+            for collection in config.collections { await subscribe(collection) }
+            Task { [weak self] in
+                try? await Task.sleep(for: RealtimeSyncManager.subscribeTimeout)
+                await self?.goLive(connection: current)
+            }
         case .reconnecting, .disconnected, .error:
             if isUp {
                 store.events.emit(SyncEvent(.realtimeDisconnected, metadata: ["state": .string(Self.name(state))]))
@@ -115,11 +135,25 @@ public actor RealtimeSyncManager: PushChannel {
                 store.events.emit(SyncEvent(.error, metadata: ["messageType": "connection"], error: error.description))
             }
             isUp = false
+            awaitingSubscribed.removeAll()
+            liveness.yield(false)
             lastSeq.removeAll()
             failPendingAcks()
         case .connecting:
             break
         }
+    }
+
+    /// Every subscription of `connection` is confirmed (or the wait timed out).
+    private func goLive(connection: Int) {
+        guard isUp, connection == self.connection, !isLive else { return }
+        awaitingSubscribed.removeAll()
+        liveness.yield(true)
+        store.events.emit(SyncEvent(.realtimeConnected, metadata: ["collections": .array(config.collections.map(JSONValue.string))]))
+        if connectedBefore {
+            engine.post(.requested)  // catch up on what happened while the socket was down
+        }
+        connectedBefore = true
     }
 
     private static func name(_ state: WebSocketService.State) -> String {
@@ -215,7 +249,10 @@ public actor RealtimeSyncManager: PushChannel {
                                         metadata: ["code": .string(code), "messageType": "error"],
                                         error: String((message["error"]?.stringValue ?? code).prefix(300))))
             if let opID = metadata["opId"]?.stringValue { resolveAck(opID, with: nil) }
-        case "subscribed", "unsubscribed", "pong", "ping":
+        case "subscribed":
+            if let collection { awaitingSubscribed.remove(collection) }
+            if awaitingSubscribed.isEmpty { goLive(connection: connection) }
+        case "unsubscribed", "pong", "ping":
             break
         default:
             store.logger.log(.debug, "ignored WebSocket message of type \(type.prefix(40))", source: "realtime")

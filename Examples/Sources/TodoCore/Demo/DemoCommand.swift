@@ -220,6 +220,10 @@ struct DemoRun: Sendable {
         guard state == .connected else {
             throw DemoFailure("the \(device.rawValue) did not connect over WebSocket within \(seconds(timeout))")
         }
+        // Connected is not enough: a change made before the subscriptions are confirmed is missed.
+        guard try await withDeadline(timeout, { await realtime.waitUntilLive() }) != nil else {
+            throw DemoFailure("the \(device.rawValue) did not subscribe over WebSocket within \(seconds(timeout))")
+        }
     }
 
     /// Waits until every change of `device` is acknowledged by the server.
