@@ -205,3 +205,19 @@ func client(_ server: any SyncBackend, strategy: ConflictStrategy = .lastWriteWi
         await phone.close()
     }
 }
+
+@Suite struct SyncNowCancellationTests {
+    @Test func cancellingTheCallerStopsTheWaitNotTheSync() async throws {
+        let server = InMemoryBackend()
+        await server.failNextPushes(with: [.network("offline")])
+        // Auto-sync on and backing off: a waiter for the next run would wait for the backoff.
+        let phone = try await SyncLayer(config: SyncConfig(collections: ["todos"], storage: .inMemory, customBackend: server))
+        try await phone.collection("todos").save(["n": 1], id: "x")
+        let waiting = Task { try await phone.syncNow() }
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        try await phone.waitForPendingWrites()
+        #expect(await server.documents("todos")["x"] == ["n": 1])
+        await phone.close()
+    }
+}

@@ -32,7 +32,8 @@ actor SyncEngine {
 
     private var requested = 0
     private var completed = 0
-    private var waiters: [(target: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var waiters: [(id: Int, target: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+    private var nextWaiterID = 0
     private var lastResult: Result<Void, SyncError> = .success(())
     private var stopped = false
     /// Another way to send batches (the realtime connection), used while it is available.
@@ -94,14 +95,30 @@ actor SyncEngine {
     }
 
     /// Runs a full sync (push, then pull) that starts after this call, and waits for it.
+    /// Cancelling the calling task stops the wait (with `CancellationError`), not the sync.
     func syncNow() async throws {
         guard !stopped else { throw SyncLayerError(.closed, "the SyncLayer instance was closed") }
         requested += 1
         let target = requested
-        try await withCheckedThrowingContinuation { continuation in
-            waiters.append((target, continuation))
-            post(.requested)
+        let id = nextWaiterID
+        nextWaiterID += 1
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                if Task.isCancelled {
+                    continuation.resume(throwing: CancellationError())
+                    return
+                }
+                waiters.append((id, target, continuation))
+                post(.requested)
+            }
+        } onCancel: {
+            Task { await self.cancelWaiter(id) }
         }
+    }
+
+    private func cancelWaiter(_ id: Int) {
+        guard let index = waiters.firstIndex(where: { $0.id == id }) else { return }
+        waiters.remove(at: index).continuation.resume(throwing: CancellationError())
     }
 
     private func performRun() async {
