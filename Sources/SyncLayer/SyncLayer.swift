@@ -49,7 +49,11 @@ public final class SyncLayer: Sendable {
             RESTBackend(baseURL: $0, tokens: tokens, version: config.protocolVersion,
                         transport: config.transport ?? URLSessionTransport())
         }
-        statusBroadcast = Broadcast(replaysLatest: true, initial: SyncStatus(phase: backend == nil ? .disabled : .idle))
+        // The last successful sync survives restarts.
+        let lastSync = try store.read { db in try db.scalarText("SELECT value FROM sl_meta WHERE key = 'last_sync_at'") }
+            .flatMap(Timestamp.parse)
+        statusBroadcast = Broadcast(replaysLatest: true,
+                                    initial: SyncStatus(phase: backend == nil ? .disabled : .idle, lastSyncedAt: lastSync))
         guard let backend else {
             engine = nil
             realtime = nil

@@ -220,4 +220,18 @@ func client(_ server: any SyncBackend, strategy: ConflictStrategy = .lastWriteWi
         #expect(await server.documents("todos")["x"] == ["n": 1])
         await phone.close()
     }
+
+    @Test func theLastSyncTimeSurvivesARestart() async throws {
+        let server = InMemoryBackend()
+        let directory = TemporaryDirectory()
+        let config = SyncConfig(collections: ["todos"], enableAutoSync: false, storage: .file(directory.path("db.sqlite")),
+                                customBackend: server)
+        let first = try await SyncLayer(config: config)
+        try await first.syncNow()
+        let synced = try #require(first.status.lastSyncedAt)
+        await first.close()
+        let second = try await SyncLayer(config: config)
+        #expect(abs((second.status.lastSyncedAt ?? .distantPast).timeIntervalSince(synced)) < 0.002)
+        await second.close()
+    }
 }

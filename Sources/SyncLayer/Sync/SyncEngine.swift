@@ -137,7 +137,12 @@ actor SyncEngine {
                 "durationMs": .int(Int(elapsed.milliseconds)), "pulled": .int(pulled),
                 "pushed": .int(runPushed.operations), "pushedBytes": .int(runPushed.bytes),
             ]))
-            status.yield(SyncStatus(phase: .idle, lastSyncedAt: Date()))
+            let finished = Date()
+            _ = try? store.write { context in
+                try context.db.run("INSERT INTO sl_meta (key, value) VALUES ('last_sync_at', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                                   [.text(Timestamp.format(finished))])
+            }
+            status.yield(SyncStatus(phase: .idle, lastSyncedAt: finished))
             result = .success(())
         } catch {
             let error = SyncEngine.syncError(error)
