@@ -28,13 +28,14 @@ enum ConvergenceFuzz {
     }
 
     /// One seeded run; deterministic for a seed (sync runs only when the driver asks).
-    static func run(seed: UInt64, operations: Int) async throws -> Outcome {
+    static func run(seed: UInt64, operations: Int, breakDeduplication: Bool = false) async throws -> Outcome {
         var random = SeededRandom(seed: seed)
         let clientCount = Int.random(in: 3...5, using: &random)
         let strategy = strategy(for: seed)
         let server = InMemoryBackend(maxOpsPerBatch: Int.random(in: 1...8, using: &random),
                                      maxPullLimit: Int.random(in: 1...10, using: &random))
-        let faults = FaultyLink.Faults(failBefore: 0.1, dropAnswer: 0.15, deliverTwice: 0.1)
+        let faults = FaultyLink.Faults(failBefore: 0.1, dropAnswer: 0.15, deliverTwice: breakDeduplication ? 0.5 : 0.1,
+                                       breakDeduplication: breakDeduplication)
         var links: [FaultyLink] = []
         var clients: [SyncLayer] = []
         for index in 0..<clientCount {
@@ -176,6 +177,19 @@ enum ConvergenceFuzz {
             if record.version != 1 { outcome.violations.append("seed \(seed): event \(entry.id) applied \(record.version) times") }
         }
         return outcome
+    }
+
+    /// The checker's self-test: against a server that applies re-delivered pushes again, it must
+    /// find duplicates (or the checks above would prove nothing).
+    static func selfTest(seeds: Range<UInt64>, report: Report) async {
+        var detecting = 0
+        for seed in seeds {
+            let outcome = try? await run(seed: seed, operations: 60, breakDeduplication: true)
+            if let outcome, !outcome.violations.isEmpty { detecting += 1 }
+        }
+        report.set("checker self-test: seeds against a server without deduplication that were flagged",
+                   "\(detecting)/\(seeds.count)")
+        if detecting == 0 { report.violation("the checker found nothing against a server that applies pushes twice") }
     }
 
     static func run(seeds: Range<UInt64>, operations: Int, report: Report) async {

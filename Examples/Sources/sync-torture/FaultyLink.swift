@@ -10,6 +10,9 @@ actor FaultyLink: SyncBackend {
         var failBefore = 0.0
         var dropAnswer = 0.0
         var deliverTwice = 0.0
+        /// Checker self-test: the second delivery carries new op ids, so the server applies it again
+        /// (a server without deduplication). The checker must report duplicates.
+        var breakDeduplication = false
         static let none = Faults()
     }
 
@@ -45,7 +48,19 @@ actor FaultyLink: SyncBackend {
         var results = try await server.push(batch)
         if random.chance(faults.deliverTwice) {
             doubleDeliveries += 1
-            results = try await server.push(batch)
+            if faults.breakDeduplication {
+                // Applies the batch again as a server without an op-id table would.
+                for op in batch.operations {
+                    var data = op.payload
+                    if op.kind == .patch, let current = await server.record(op.collection, op.recordID)?.data {
+                        data = current.merging(op.payload ?? [:]) { $1 }
+                    }
+                    await server.write(op.collection, op.recordID, data: op.kind == .delete ? nil : data,
+                                       clientID: batch.clientID, hlc: op.hlc)
+                }
+            } else {
+                results = try await server.push(batch)
+            }
         }
         if random.chance(faults.dropAnswer) { droppedAnswers += 1; throw network("answer lost after commit (injected)") }
         return results

@@ -73,6 +73,7 @@ await runScenario("fuzz") { report in
     let seeds = options.long ? 1_000 : 50
     await ConvergenceFuzz.run(seeds: options.seed..<(options.seed + UInt64(seeds)), operations: options.long ? 120 : 60,
                               report: report)
+    await ConvergenceFuzz.selfTest(seeds: options.seed..<(options.seed + 5), report: report)
 }
 
 await runScenario("realtime") { report in
