@@ -276,7 +276,7 @@ enum HostileInput {
         report.set("crashes", 0)
         report.set("partially applied pages", partial)
         report.set("ops lost to malformed push answers", lostOps)
-        report.set("schema changes", schemaChanges)
+        report.set("schema changes", SQLiteShell.isAvailable ? "\(schemaChanges)" : "not checked (no sqlite3 shell)")
         report.set("untyped errors", untyped)
         report.set("syncs that never ended", hung)
         report.set("hostile collection names accepted", "\(acceptedCollectionNames)/\(names.count)")

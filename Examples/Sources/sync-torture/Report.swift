@@ -74,3 +74,13 @@ struct ScratchDirectory {
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
     func remove() { try? FileManager.default.removeItem(at: url) }
 }
+
+/// The `sqlite3` shell, used read-only for `PRAGMA integrity_check` and the schema. CI machines
+/// may lack it (only libsqlite3-dev is installed there); the checks that need it are then skipped
+/// and noted.
+enum SQLiteShell {
+    static let isAvailable: Bool = {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        return path.split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/sqlite3") }
+    }()
+}

@@ -43,7 +43,7 @@ enum RetryAndAuthContract {
             await client.close()
         }
         report.set("requests sent before Retry-After (503, 429)", early)
-        report.set("waits after Retry-After: 1 s", waits.map { String(format: "%.2f s", $0) }.joined(separator: ", "))
+        report.set("waits after Retry-After: 1 s", waits.map { String(format: "%.4f s", $0) }.joined(separator: ", "))
         if early > 0 { report.violation("\(early) requests sent before Retry-After elapsed") }
 
         // Answered 500s: kept and retried until they drain.
