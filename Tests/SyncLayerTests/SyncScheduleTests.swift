@@ -23,6 +23,20 @@ import Testing
         #expect(s.nextAction(now: 80) == .sleep(until: 300_080))
     }
 
+    /// Found by sync-torture's contract check under load: a request left 999.x ms after a
+    /// `Retry-After: 1` answer, because the clock rounds down to whole milliseconds.
+    @Test func retryAfterIsNeverCutShortByMillisecondRounding() {
+        var s = schedule(autoSync: false)
+        s.handle(.started, now: 0)
+        s.handle(.requested, now: 0)
+        s.handle(.runStarted, now: 0)
+        // The answer arrived at 100.9 ms; the engine's clock says 100.
+        s.handle(.failed(retryAfter: .seconds(1), jitter: 0), now: 100)
+        s.handle(.requested, now: 100)
+        #expect(s.nextAction(now: 1_100) != .sync)  // only 999.1 ms after the answer
+        #expect(s.nextAction(now: 1_101) == .sync)
+    }
+
     @Test func withoutAutoSyncOnlyRequestsRun() {
         var s = schedule(autoSync: false)
         s.handle(.started, now: 0)
@@ -63,10 +77,11 @@ import Testing
         s.handle(.runStarted, now: 0)
         s.handle(.failed(retryAfter: .seconds(30), jitter: 0), now: 0)
         s.handle(.localWrite, now: 1_000)
-        #expect(s.nextAction(now: 1_050) == .sleep(until: 30_000))
+        // 30 s after the answer, which came within millisecond 0 (see the rounding test below).
+        #expect(s.nextAction(now: 1_050) == .sleep(until: 30_001))
         s.handle(.requested, now: 2_000)
-        #expect(s.nextAction(now: 2_000) == .sleep(until: 30_000))
-        #expect(s.nextAction(now: 30_000) == .sync)
+        #expect(s.nextAction(now: 2_000) == .sleep(until: 30_001))
+        #expect(s.nextAction(now: 30_001) == .sync)
     }
 
     @Test func anExplicitRequestSkipsOurOwnBackoff() {

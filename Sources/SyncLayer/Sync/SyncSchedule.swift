@@ -70,7 +70,9 @@ struct SyncSchedule: Sendable {
             failures += 1
             let delay = backoff.delay(afterFailures: failures, retryAfter: retryAfter, unit: jitter)
             backoffUntil = now + delay.milliseconds
-            if let retryAfter { retryAfterUntil = now + retryAfter.milliseconds }
+            // `now` is whole milliseconds rounded down: the answer came up to 1 ms after it, so one
+            // more millisecond keeps the next request from leaving (just) before Retry-After.
+            if let retryAfter { retryAfterUntil = now + retryAfter.millisecondsRoundedUp + 1 }
             if autoSync { schedule(at: backoffUntil!) }
         case .authRequired:
             running = false
@@ -93,5 +95,9 @@ extension Duration {
     var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    var millisecondsRoundedUp: Int64 {
+        milliseconds + (components.attoseconds % 1_000_000_000_000_000 > 0 ? 1 : 0)
     }
 }
