@@ -64,12 +64,21 @@ struct SeededRandom: RandomNumberGenerator {
     mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &self) < probability }
 }
 
-/// A folder under the system temp directory, removed by `remove()`.
+/// A folder under the system temp directory, removed by `remove()` or, at the latest, by
+/// `removeAll()` before the harness exits (servers stop in detached tasks that may not finish).
 struct ScratchDirectory {
     let url: URL
+    private static let created = Mutex<[URL]>([])
+
     init(_ label: String) throws {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("sync-torture-\(label)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        let url = url
+        Self.created.withLock { $0.append(url) }
+    }
+
+    static func removeAll() {
+        for url in created.withLock({ $0 }) { try? FileManager.default.removeItem(at: url) }
     }
     func path(_ name: String) -> String { url.appendingPathComponent(name).path }
     func remove() { try? FileManager.default.removeItem(at: url) }

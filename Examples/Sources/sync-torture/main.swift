@@ -116,4 +116,5 @@ if options.json {
 } else {
     print(String(format: "sync-torture: %d scenario(s), %d failed, %.1f s", reports.count, failed.count, elapsed))
 }
+ScratchDirectory.removeAll()
 exit(failed.isEmpty ? 0 : 1)
