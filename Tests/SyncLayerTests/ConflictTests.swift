@@ -7,8 +7,10 @@ import Testing
     /// Both clients start from `{"text": "base", "done": false, "n": 1}` at version 1; then the
     /// laptop changes `text` and syncs first; then the phone, offline, changes `done` (and `text`
     /// when `bothChangeText`) and syncs. Returns the server's and both clients' documents.
+    /// The phone's clock runs a second ahead, so its edit is the later write even when both edits
+    /// fall in the same millisecond of real time (a tie would go to the larger client id).
     func run(_ strategy: ConflictStrategy, bothChangeText: Bool = true, custom: CustomConflictResolver? = nil,
-             phoneClock: WallClock = .system) async throws
+             phoneClock: WallClock = WallClock { WallClock.nowMilliseconds() + 1_000 }) async throws
         -> (server: [String: JSONValue]?, laptop: [String: JSONValue]?, phone: [String: JSONValue]?, phoneEvents: [SyncEvent]) {
         let server = InMemoryBackend()
         let laptop = try client(server, strategy: strategy, custom: custom)
