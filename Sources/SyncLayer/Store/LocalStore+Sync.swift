@@ -101,6 +101,7 @@ extension LocalStore {
                     if try context.countFailure(entry, error: failure, maxRetries: maxRetries) { outcome.parked += 1 }
                 }
             }
+            TestingHooks.reached(.acknowledgements)
             return outcome
         }
     }
@@ -168,6 +169,7 @@ extension LocalStore {
                 case .skipped: break
                 }
             }
+            TestingHooks.reached(.beforeCursor)
             if let cursor = page.cursor {
                 try context.db.run("INSERT INTO sl_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                                    [.text("cursor:v\(protocolVersion):\(collection)"), .text(cursor)])
