@@ -11,11 +11,16 @@
 //   before-send    a push request built, not sent
 //   after-send     a push request answered by the server (so committed there), answer not yet read
 //   mid-pull       a pull page received, not yet applied (nor its cursor saved)
+//   in-ack         inside the transaction that records a push batch's answers, before it commits
+//   before-cursor  inside a pulled page's transaction: records written, cursor not yet, not committed
+//
+// The process also exits when its parent dies (it is reparented), so a harness that is itself
+// killed leaves no client behind.
 import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import SyncLayer
+@_spi(Testing) import SyncLayer
 import Synchronization
 
 /// Writes a line to standard output unbuffered, so a kill loses nothing already reported.
@@ -32,7 +37,8 @@ func argument(_ name: String) -> String? {
 /// The kill point of this run, counted across every place that reaches it.
 final class KillPoint: Sendable {
     enum Point: String, Sendable { case afterCommit = "after-commit", beforeSend = "before-send",
-                                        afterSend = "after-send", midPull = "mid-pull" }
+                                        afterSend = "after-send", midPull = "mid-pull", inAck = "in-ack",
+                                        beforeCursor = "before-cursor" }
     let point: Point?
     let occurrence: Int
     private let seen = Mutex(0)
@@ -76,6 +82,19 @@ guard let db = argument("--db"), let server = argument("--server").flatMap(URL.i
 let writes = Int(argument("--writes") ?? "0") ?? 0
 let prefix = argument("--prefix") ?? "w"
 let killPoint = KillPoint(ProcessInfo.processInfo.environment["SYNC_CRASH_AT"])
+// The points inside the store's write transactions (the SDK's testing SPI).
+TestingHooks.onTransactionPoint { point in
+    switch point {
+    case .acknowledgements: killPoint.reached(.inAck)
+    case .beforeCursor: killPoint.reached(.beforeCursor)
+    }
+}
+// An orphan (the harness died without killing it) exits instead of syncing forever.
+let parent = getppid()
+Thread.detachNewThread {
+    while getppid() == parent { usleep(200_000) }
+    exit(70)
+}
 
 let sync = try await SyncLayer(config: SyncConfig(
     baseURL: server, collections: ["ledger", "remote"], authToken: argument("--token"), maxRetries: 1_000,

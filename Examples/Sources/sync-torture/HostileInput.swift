@@ -70,16 +70,11 @@ enum HostileInput {
     ]
 
     static func schema(_ path: String) -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["sqlite3", "-readonly", path, "SELECT type, name, sql FROM sqlite_schema ORDER BY name;"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return "sqlite3: \(error)" }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        let outcome = ChildProcess.shell(["sqlite3", "-readonly", path, "SELECT type, name, sql FROM sqlite_schema ORDER BY name;"],
+                                         limit: .seconds(60))
+        if let error = outcome.launchError { return "sqlite3: \(error)" }
+        if outcome.timedOut { return "sqlite3 hung (killed after 60 s)" }
+        return outcome.text
     }
 
     static func client(_ directory: ScratchDirectory, _ name: String, transport: ScriptedTransport) async throws -> SyncLayer {
@@ -119,6 +114,7 @@ enum HostileInput {
         }
 
         for (index, (name, status, body)) in refusedPulls.enumerated() {
+            report.doing("refused pull: \(name)")
             cases += 1
             let file = "refused-\(index)"
             let sdk = try await client(directory, file, transport: ScriptedTransport(pull: { _ in
@@ -141,6 +137,7 @@ enum HostileInput {
         }
 
         for (index, (name, body)) in acceptedPulls.enumerated() {
+            report.doing("accepted pull: \(name)")
             cases += 1
             let file = "accepted-\(index)"
             let sdk = try await client(directory, file, transport: ScriptedTransport(pull: { _ in
@@ -184,6 +181,7 @@ enum HostileInput {
         // Push answers that break the protocol: the op stays queued.
         var lostOps = 0
         for (index, (name, status, body)) in hostilePushes.enumerated() {
+            report.doing("hostile push answer: \(name)")
             cases += 1
             let file = "push-\(index)"
             let sdk = try await client(directory, file, transport: ScriptedTransport(

@@ -4,13 +4,14 @@ import SyncServer
 import enum SyncLayer.JSONValue
 
 /// C01/C02/R1: the crash client is killed with SIGKILL at random moments and at named kill points
-/// (after local commit, before send, after send before the answer, mid pull page), then restarted on
+/// (after local commit, before send, after send before the answer, inside the transaction recording
+/// the answers, mid pull page, inside a page's transaction before its cursor), then restarted on
 /// the same database. Every write it reported committed must reach the server exactly once, writes
 /// it never reported may be there or not (but whole and once), the database must pass
 /// `PRAGMA integrity_check` after every kill, and the documents pulled from another writer must equal
 /// the server's at the end.
 enum KillLoop {
-    static let points = ["random", "after-commit", "before-send", "after-send", "mid-pull"]
+    static let points = ["random", "after-commit", "before-send", "after-send", "in-ack", "mid-pull", "before-cursor"]
 
     /// The crash client next to this executable (or `SYNC_CRASH_CLIENT`).
     static var clientPath: String {
@@ -24,55 +25,34 @@ enum KillLoop {
         var lines: [String] = []
         var killed = false
         var finished = false
+        var hung = false
+        var launchError: String?
     }
 
     /// Runs the client; SIGKILLs it after `killAfter` unless it ended (or killed itself) before.
+    /// A client still running at `limit` is killed and reported as hung, never waited on.
     static func runClient(_ arguments: [String], environment: [String: String] = [:],
-                          killAfter: Duration? = nil) async throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: clientPath)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let pid = process.processIdentifier
-        if let killAfter {
-            let nanoseconds = Int(killAfter / .nanoseconds(1))
-            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) {
-                if process.isRunning { kill(pid, SIGKILL) }
-            }
-        }
-        // Blocking reads stay off the cooperative pool (the server runs in this process).
-        let output: Data = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                continuation.resume(returning: data)
-            }
-        }
+                          killAfter: Duration? = nil, limit: Duration = .seconds(60)) async -> Run {
+        let outcome = await ChildProcess.run(clientPath, arguments,
+                                             environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+                                             limit: limit, killAfter: killAfter, mergeStandardError: false)
         var run = Run()
-        run.lines = String(decoding: output, as: UTF8.self).split(separator: "\n").map(String.init)
+        run.lines = outcome.text.split(separator: "\n").map(String.init)
         run.committed = run.lines.filter { $0.hasPrefix("committed ") }.map { String($0.dropFirst(10)) }
-        run.killed = process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
-        run.finished = process.terminationReason == .exit && process.terminationStatus == 0 && run.lines.contains("synced")
+        run.killed = outcome.killedBySIGKILL && !outcome.timedOut
+        run.hung = outcome.timedOut
+        run.launchError = outcome.launchError
+        run.finished = !outcome.signalled && outcome.status == 0 && run.lines.contains("synced")
         return run
     }
 
     /// `PRAGMA integrity_check` through the sqlite3 shell (read-only, so it changes nothing).
     static func integrityCheck(_ path: String) -> String {
         guard SQLiteShell.isAvailable else { return "ok" }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["sqlite3", "-readonly", path, "PRAGMA integrity_check;"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return "sqlite3 not runnable: \(error)" }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let outcome = ChildProcess.shell(["sqlite3", "-readonly", path, "PRAGMA integrity_check;"], limit: .seconds(60))
+        if let error = outcome.launchError { return "sqlite3 not runnable: \(error)" }
+        if outcome.timedOut { return "sqlite3 hung (killed after 60 s)" }
+        return outcome.text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func run(kills target: Int, seed: UInt64, report: Report) async throws {
@@ -96,9 +76,12 @@ enum KillLoop {
         var killsByPoint: [String: Int] = [:]
         var integrityFailures = 0
         var finishedWithoutKill = 0
+        var hungClients = 0
         var round = 0
         let start = ContinuousClock.now
-        while kills < target && round < target * 3 {
+        // Until the target is reached and every point has killed the client at least once.
+        func missing() -> [String] { points.filter { killsByPoint[$0] == nil } }
+        while (kills < target || !missing().isEmpty) && round < target * 3 {
             defer { round += 1 }
             // Another writer changes the documents the client pulls.
             for id in 0..<3 where random.chance(0.5) {
@@ -106,20 +89,21 @@ enum KillLoop {
             }
             try? await writer.syncNow()
 
-            let point = points[round % points.count]
+            let point = kills >= target ? missing()[round % missing().count] : points[round % points.count]
             let writes = Int.random(in: 5...40, using: &random)
             server.faults.delayResponses(by: random.chance(0.5) ? .milliseconds(Int.random(in: 5...40, using: &random)) : nil)
             let prefix = "k\(round)"
             attempted.formUnion((0..<writes).map { "\(prefix)-\($0)" })
             let run: Run
             if point == "random" {
-                run = try await runClient(base + ["--writes", String(writes), "--prefix", prefix],
-                                          killAfter: .milliseconds(Int.random(in: 0...600, using: &random)))
+                report.doing("round \(round): crash client with \(writes) writes, killed at a random moment")
+                run = await runClient(base + ["--writes", String(writes), "--prefix", prefix],
+                                      killAfter: .milliseconds(Int.random(in: 0...600, using: &random)))
             } else {
                 let occurrence = point == "after-commit" ? Int.random(in: 1...writes, using: &random) : Int.random(in: 1...3, using: &random)
-                run = try await runClient(base + ["--writes", String(writes), "--prefix", prefix],
-                                          environment: ["SYNC_CRASH_AT": "\(point):\(occurrence)"],
-                                          killAfter: .seconds(30))
+                report.doing("round \(round): crash client with \(writes) writes, SYNC_CRASH_AT=\(point):\(occurrence)")
+                run = await runClient(base + ["--writes", String(writes), "--prefix", prefix],
+                                      environment: ["SYNC_CRASH_AT": "\(point):\(occurrence)"], limit: .seconds(30))
             }
             committed += run.committed
             if run.killed {
@@ -132,15 +116,19 @@ enum KillLoop {
                 }
             } else if run.finished {
                 finishedWithoutKill += 1
+            } else if run.hung {
+                hungClients += 1
+                report.violation("round \(round) (\(point)): client hung (killed after 30 s): \(run.lines.suffix(3))")
             } else {
-                report.violation("round \(round) (\(point)): client neither finished nor was killed: \(run.lines.suffix(3))")
+                report.violation("round \(round) (\(point)): client neither finished nor was killed: \(run.launchError ?? "") \(run.lines.suffix(3))")
             }
         }
         // Restart without new writes and without kills: it pushes what is left, pulls, and exits.
         server.faults.reset()
         try await writer.collection("remote").save(["n": .int(round)], id: "r0")
         try await writer.syncNow()
-        let final = try await runClient(base, killAfter: .seconds(60))
+        report.doing("final run: the crash client drains its queue and exits")
+        let final = await runClient(base, limit: .seconds(60))
         if !final.finished { report.violation("final run did not finish: \(final.lines.suffix(3))") }
 
         let records = try await server.records("ledger")
@@ -158,6 +146,7 @@ enum KillLoop {
         report.set("kills", kills)
         report.set("kills by point", points.map { "\($0)=\(killsByPoint[$0] ?? 0)" }.joined(separator: " "))
         report.set("runs that finished before the kill", finishedWithoutKill)
+        report.set("clients that hung (killed at their limit)", hungClients)
         report.set("recovered (final run drained and exited)", final.finished ? "\(kills)/\(kills)" : "0/\(kills)")
         report.set("writes reported committed", committed.count)
         report.set("in-flight writes (unreported) that reached the server", notReportedButPresent.count)
@@ -172,5 +161,6 @@ enum KillLoop {
         if !unexpected.isEmpty { report.violation("never attempted but on the server: \(unexpected.sorted().prefix(5))") }
         if remoteClient != remoteServer { report.violation("pulled \(remoteClient) but the server has \(remoteServer)") }
         if kills < target { report.violation("only \(kills) kills of \(target) landed") }
+        if !missing().isEmpty { report.violation("no kill landed at \(missing().joined(separator: ", "))") }
     }
 }

@@ -26,6 +26,7 @@ enum LostAcknowledgements {
         var retriesNeeded = 0
         let start = ContinuousClock.now
         for i in 0..<injections {
+            report.doing("injection \(i + 1) of \(injections)")
             let event: [String: JSONValue] = ["i": .int(i)]
             _ = try await ledger.drive(client: 0, .save, "events", "e\(i)", payload: event) {
                 try await events.save(event, id: "e\(i)")
@@ -56,6 +57,7 @@ enum LostAcknowledgements {
         var lost = 0
         var duplicated = 0
         for i in 0..<injections {
+            report.doing("injection \(i + 1) of \(injections)")
             guard let record = serverEvents["e\(i)"], record.data == ["i": .int(i)] else { lost += 1; continue }
             if record.version != 1 { duplicated += 1 }
         }

@@ -17,6 +17,7 @@ enum RealtimeFuzz {
         var driven = 0
         let start = ContinuousClock.now
         for seed in seeds {
+            report.doing("seed \(seed): driving \(operations) operations")
             var random = SeededRandom(seed: seed)
             let collection = "rt\(seed)"
             let strategy = ConvergenceFuzz.strategy(for: seed)
@@ -76,6 +77,7 @@ enum RealtimeFuzz {
                 if random.chance(0.3) { try await Task.sleep(for: .milliseconds(Int.random(in: 1...20, using: &random))) }
             }
             driven += ledger.count
+            report.doing("seed \(seed): healing (waiting for pending writes, syncing)")
             // Heal: no more faults; HTTP sync everywhere until stable.
             server.faults.reset()
             for _ in 0..<6 {

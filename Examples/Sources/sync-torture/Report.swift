@@ -8,6 +8,7 @@ final class Report: Sendable {
         var figures: [(String, String)] = []
         var violations: [String] = []
         var notes: [String] = []
+        var activity = "starting"
     }
     private let state = Mutex(State())
 
@@ -30,6 +31,10 @@ final class Report: Sendable {
     /// Records an observation that is not a failure (a skipped variant, a limitation).
     func note(_ message: String) { state.withLock { $0.notes.append(message) } }
 
+    /// What the scenario is doing now, for the watchdog's message.
+    func doing(_ activity: String) { state.withLock { $0.activity = activity } }
+
+    var activity: String { state.withLock { $0.activity } }
     var figures: [(String, String)] { state.withLock { $0.figures } }
     var violations: [String] { state.withLock { $0.violations } }
     var notes: [String] { state.withLock { $0.notes } }

@@ -99,13 +99,9 @@ enum SecurityFigures {
                                         "-subj", "/CN=127.0.0.1", "-days", "1"])
         guard made.status == 0 else { report.note("TLS check skipped: openssl unavailable"); return }
         let port = Int.random(in: 20_000..<60_000)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["openssl", "s_server", "-accept", "127.0.0.1:\(port)", "-cert", cert, "-key", key, "-www", "-quiet"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        defer { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        let process = try ChildProcess.start("/usr/bin/env", ["openssl", "s_server", "-accept", "127.0.0.1:\(port)",
+                                                              "-cert", cert, "-key", key, "-www", "-quiet"])
+        defer { ChildProcess.stop(process) }
         try await Task.sleep(for: .milliseconds(500))
         let sdk = try await SyncLayer(config: SyncConfig(
             baseURL: URL(string: "https://127.0.0.1:\(port)")!, collections: ["secrets"], authToken: canaryToken,

@@ -7,16 +7,10 @@ import SyncLayer
 enum StorageFaults {
     @discardableResult
     static func shell(_ arguments: [String]) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { return (-1, "\(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        let outcome = ChildProcess.shell(arguments, limit: .seconds(60))
+        if let error = outcome.launchError { return (-1, error) }
+        if outcome.timedOut { return (-1, "\(arguments.first ?? "") hung (killed after 60 s)") }
+        return (outcome.signalled ? -1 : outcome.status, outcome.text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     static func open(_ path: String) async throws -> SyncLayer {

@@ -1,8 +1,9 @@
 // sync-torture: the reliability harness of issue 8 (doc/RELIABILITY.md).
 //
-//   sync-torture [--short|--long] [--seed N] [--only kill,acks,fuzz,contract,hostile,storage,security] [--json]
+//   sync-torture [--short|--long] [--seed N] [--seeds N] [--only kill,acks,…] [--deadline SECONDS] [--json]
 //
-// Prints figures per scenario and exits 1 when any invariant is violated.
+// Prints figures per scenario and exits 1 when any invariant is violated or a scenario overruns
+// its deadline (the watchdog: 4 minutes per scenario in short mode, 45 in long mode).
 import Foundation
 
 struct Options {
@@ -11,8 +12,13 @@ struct Options {
     var only: Set<String>?
     var json = false
     var verbose = false
+    /// Per scenario; nil: the mode's default.
+    var deadline: Duration?
+    /// How many seeds the seeded scenarios run (nil: the mode's count); `--seeds 1` replays one.
+    var seeds: Int?
 
-    static let scenarios = ["kill", "acks", "fuzz", "realtime", "server", "contract", "hostile", "storage", "security"]
+    static let scenarios = ["kill", "acks", "fuzz", "realtime", "server", "contract", "hostile", "wshostile", "storage",
+                            "security"]
 
     init(_ arguments: [String]) throws {
         var iterator = arguments.dropFirst().makeIterator()
@@ -25,6 +31,12 @@ struct Options {
             case "--seed":
                 guard let value = iterator.next().flatMap(UInt64.init) else { throw UsageError("--seed needs a number") }
                 seed = value
+            case "--deadline":
+                guard let value = iterator.next().flatMap(Double.init), value > 0 else { throw UsageError("--deadline needs seconds") }
+                deadline = .milliseconds(Int(value * 1000))
+            case "--seeds":
+                guard let value = iterator.next().flatMap(Int.init), value > 0 else { throw UsageError("--seeds needs a count") }
+                seeds = value
             case "--only":
                 guard let value = iterator.next() else { throw UsageError("--only needs a list") }
                 let names = Set(value.split(separator: ",").map(String.init))
@@ -36,6 +48,9 @@ struct Options {
     }
 
     func wants(_ scenario: String) -> Bool { only?.contains(scenario) ?? true }
+
+    /// How long one scenario may run before the watchdog stops the harness.
+    var scenarioDeadline: Duration { deadline ?? (long ? .seconds(45 * 60) : .seconds(4 * 60)) }
 }
 
 struct UsageError: Error, CustomStringConvertible {
@@ -47,10 +62,13 @@ let options: Options
 do {
     options = try Options(CommandLine.arguments)
 } catch {
-    FileHandle.standardError.write(Data("sync-torture: \(error)\nusage: sync-torture [--short|--long] [--seed N] [--only \(Options.scenarios.joined(separator: ","))] [--json]\n".utf8))
+    FileHandle.standardError.write(Data("sync-torture: \(error)\nusage: sync-torture [--short|--long] [--seed N] [--only \(Options.scenarios.joined(separator: ","))] [--seeds N] [--deadline SECONDS] [--json]\n".utf8))
     exit(64)
 }
 
+
+// A client that goes away mid-write must be an error, not the end of the harness.
+signal(SIGPIPE, SIG_IGN)
 
 let mode = options.long ? "long" : "short"
 if !options.json { print("sync-torture \(mode) mode, seed \(options.seed)") }
@@ -60,7 +78,9 @@ let started = ContinuousClock.now
 @MainActor func runScenario(_ name: String, _ body: (Report) async throws -> Void) async {
     guard options.wants(name) else { return }
     let report = Report(name)
+    Watchdog.arm(report, limit: options.scenarioDeadline, json: options.json)
     do { try await body(report) } catch { report.violation("scenario threw: \(error)") }
+    Watchdog.disarm()
     reports.append(report)
     if !options.json { report.printText() }
 }
@@ -70,19 +90,19 @@ await runScenario("kill") { report in
 }
 
 await runScenario("fuzz") { report in
-    let seeds = options.long ? 1_000 : 50
+    let seeds = options.seeds ?? (options.long ? 1_000 : 50)
     await ConvergenceFuzz.run(seeds: options.seed..<(options.seed + UInt64(seeds)), operations: options.long ? 120 : 60,
                               report: report)
-    await ConvergenceFuzz.selfTest(seeds: options.seed..<(options.seed + 5), report: report)
+    if options.seeds == nil { await ConvergenceFuzz.selfTest(seeds: options.seed..<(options.seed + 5), report: report) }
 }
 
 await runScenario("realtime") { report in
-    try await RealtimeFuzz.run(seeds: options.seed..<(options.seed + UInt64(options.long ? 50 : 5)),
+    try await RealtimeFuzz.run(seeds: options.seed..<(options.seed + UInt64(options.seeds ?? (options.long ? 50 : 5))),
                                operations: options.long ? 80 : 40, report: report)
 }
 
 await runScenario("server") { report in
-    try await RealtimeFuzz.run(seeds: options.seed..<(options.seed + UInt64(options.long ? 300 : 20)),
+    try await RealtimeFuzz.run(seeds: options.seed..<(options.seed + UInt64(options.seeds ?? (options.long ? 300 : 20))),
                                operations: options.long ? 80 : 40, realtime: false, report: report)
 }
 
@@ -96,6 +116,10 @@ await runScenario("contract") { report in
 
 await runScenario("hostile") { report in
     try await HostileInput.run(report: report)
+}
+
+await runScenario("wshostile") { report in
+    try await HostileWebSocket.run(report: report)
 }
 
 await runScenario("storage") { report in
@@ -116,5 +140,6 @@ if options.json {
 } else {
     print(String(format: "sync-torture: %d scenario(s), %d failed, %.1f s", reports.count, failed.count, elapsed))
 }
+ChildProcess.killAll()
 ScratchDirectory.removeAll()
 exit(failed.isEmpty ? 0 : 1)
