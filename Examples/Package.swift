@@ -70,6 +70,7 @@ let package = Package(
                 "SyncServer",
                 .product(name: "SyncLayer", package: "SyncLayer"),
                 .product(name: "SyncLayerTesting", package: "SyncLayer"),
+                .product(name: "GRDB", package: "GRDB.swift"),  // reads the fuzz clients' HLC stamps
             ]
         ),
         .executableTarget(

@@ -1,5 +1,6 @@
 import Foundation
-import SyncLayer
+import GRDB
+@_spi(Testing) import SyncLayer
 import SyncLayerTesting
 
 /// C20/R4: seeded convergence runs. 3–5 clients share one in-memory v2 server through faulty links
@@ -8,6 +9,13 @@ import SyncLayerTesting
 /// writes, and insert-only events. After healing, every client and the server must hold the same
 /// canonical hash per collection, a single writer's documents must equal its acknowledged writes,
 /// every event must be applied exactly once, and no value may appear that nobody wrote.
+///
+/// Clock skew: each client's wall clock runs off by a seeded amount (±5 minutes, one in five
+/// clients 1–24 hours ahead), so the hybrid-logical-clock stamps that order writes differ from the
+/// order the driver issued them in. Under last write wins, the checker models each shared
+/// document from those stamps, read from each client's store right after the write (see
+/// ``LastWriteWinsModel``): the server must end with the document as the write with the largest
+/// stamp left it.
 enum ConvergenceFuzz {
     static let shared = "shared"
     static let owned = "owned"
@@ -21,6 +29,19 @@ enum ConvergenceFuzz {
         var doubleDeliveries = 0
         var failedRequests = 0
         var syncRounds = 0
+        var skews: [Duration] = []
+        var model = LastWriteWinsModel.Figures()
+    }
+
+    /// Each client's clock offset for a seed: ±5 minutes, one in five clients 1–24 hours ahead
+    /// (inside the clock's 7-day limit on following a remote stamp). Own generator, so the
+    /// operations a seed drives do not depend on it.
+    static func skews(seed: UInt64, clients: Int) -> [Duration] {
+        var random = SeededRandom(seed: seed ^ 0x5EED_C10C)
+        return (0..<clients).map { _ in
+            random.chance(0.2) ? .milliseconds(Int.random(in: 3_600_000...86_400_000, using: &random))
+                : .milliseconds(Int.random(in: -300_000...300_000, using: &random))
+        }
     }
 
     static func strategy(for seed: UInt64) -> ConflictStrategy {
@@ -38,16 +59,29 @@ enum ConvergenceFuzz {
                                        breakDeduplication: breakDeduplication)
         var links: [FaultyLink] = []
         var clients: [SyncLayer] = []
+        let skews = skews(seed: seed, clients: clientCount)
+        // Last write wins is checked against the clients' own stamps, read from their files.
+        let modelled = strategy == .lastWriteWins && !breakDeduplication
+        let directory = modelled ? try ScratchDirectory("fuzz-\(seed)") : nil
+        defer { directory?.remove() }
+        var stores: [DatabaseQueue] = []
         for index in 0..<clientCount {
             let link = FaultyLink(server: server, seed: seed &* 31 &+ UInt64(index), faults: faults)
             links.append(link)
-            clients.append(try await SyncLayer(config: SyncConfig(
+            clients.append(try SyncLayer(config: SyncConfig(
                 collections: [shared, owned, events], maxRetries: 10_000, enableAutoSync: false,
                 conflictStrategy: strategy,
                 customConflictResolver: strategy == .custom ? ConflictResolvers.deepMerge() : nil,
-                storage: .inMemory, customBackend: link)))
+                storage: directory.map { .file($0.path("client-\(index).sqlite")) } ?? .inMemory, customBackend: link),
+                clockSkew: skews[index]))
+            if let directory {
+                var configuration = Configuration()
+                configuration.readonly = true
+                stores.append(try DatabaseQueue(path: directory.path("client-\(index).sqlite"), configuration: configuration))
+            }
         }
         defer { for client in clients { Task { await client.close() } } }
+        let model = LastWriteWinsModel()
 
         let ledger = Ledger()
         var outcome = Outcome()
@@ -65,20 +99,26 @@ enum ConvergenceFuzz {
                     let id = sharedIDs.randomElement(using: &random)!
                     var data: [String: JSONValue] = [:]
                     for field in fields where random.chance(0.6) { data[field] = token }
-                    _ = try await ledger.drive(client: client, .save, shared, id, payload: data) {
-                        try await sdk.collection(shared).save(data, id: id)
+                    try await model.record(step: step, client: client, .save, id, sdk: sdk, store: stores[safe: client]) {
+                        _ = try await ledger.drive(client: client, .save, shared, id, payload: data) {
+                            try await sdk.collection(shared).save(data, id: id)
+                        }
                     }
                 case 25..<45:
                     let id = sharedIDs.randomElement(using: &random)!
                     let patch = [fields.randomElement(using: &random)!: token]
                     guard try await sdk.collection(shared).get(id) != nil else { continue }
-                    try await ledger.drive(client: client, .update, shared, id, payload: patch) {
-                        try await sdk.collection(shared).update(id, patch)
+                    try await model.record(step: step, client: client, .update, id, sdk: sdk, store: stores[safe: client]) {
+                        try await ledger.drive(client: client, .update, shared, id, payload: patch) {
+                            try await sdk.collection(shared).update(id, patch)
+                        }
                     }
                 case 45..<52:
                     let id = sharedIDs.randomElement(using: &random)!
-                    _ = try await ledger.drive(client: client, .delete, shared, id, payload: nil) {
-                        try await sdk.collection(shared).delete(id)
+                    try await model.record(step: step, client: client, .delete, id, sdk: sdk, store: stores[safe: client]) {
+                        _ = try await ledger.drive(client: client, .delete, shared, id, payload: nil) {
+                            try await sdk.collection(shared).delete(id)
+                        }
                     }
                 case 52..<70:
                     let id = "c\(client)-d\(Int.random(in: 0..<3, using: &random))"
@@ -159,6 +199,21 @@ enum ConvergenceFuzz {
                 }
             }
         }
+        // Last write wins: each shared document as its latest-stamped write left it.
+        if modelled {
+            let serverShared = await server.documents(shared)
+            var revived: Set<String> = []
+            for link in links { revived.formUnion(await link.revived) }
+            var stamps: [String: String] = [:]
+            for id in sharedIDs { stamps[id] = await server.record(shared, id)?.hlc }
+            outcome.model = model.check(sharedIDs, server: serverShared, stamps: stamps,
+                                        revived: Set(revived.filter { $0.hasPrefix(shared + "/") }.map { String($0.dropFirst(shared.count + 1)) }))
+            for mismatch in outcome.model.mismatches {
+                outcome.violations.append("seed \(seed) (lastWriteWins, skews \(skews.map(LastWriteWinsModel.minutes))): \(mismatch)")
+            }
+        }
+        outcome.skews = skews
+
         // Lost: a single writer's documents equal its acknowledged writes.
         let ownedServer = await server.documents(owned)
         let ownedIDs = Set(ledger.all.filter { $0.collection == owned }.map(\.id))
@@ -184,6 +239,7 @@ enum ConvergenceFuzz {
     static func selfTest(seeds: Range<UInt64>, report: Report) async {
         var detecting = 0
         for seed in seeds {
+            report.doing("checker self-test, seed \(seed)")
             let outcome = try? await run(seed: seed, operations: 60, breakDeduplication: true)
             if let outcome, !outcome.violations.isEmpty { detecting += 1 }
         }
@@ -199,12 +255,15 @@ enum ConvergenceFuzz {
         var perStrategy: [ConflictStrategy: Int] = [:]
         let start = ContinuousClock.now
         for seed in seeds {
+            report.doing("seed \(seed) (\(strategy(for: seed).rawValue)), \(operations) operations")
             do {
                 let outcome = try await run(seed: seed, operations: operations)
                 totals.operations += outcome.operations
                 totals.droppedAnswers += outcome.droppedAnswers
                 totals.doubleDeliveries += outcome.doubleDeliveries
                 totals.failedRequests += outcome.failedRequests
+                totals.skews += outcome.skews
+                totals.model.add(outcome.model)
                 perStrategy[strategy(for: seed), default: 0] += 1
                 if outcome.converged { converged += 1 }
                 if !outcome.violations.isEmpty {
@@ -223,6 +282,12 @@ enum ConvergenceFuzz {
         report.set("injected: answers lost after commit", totals.droppedAnswers)
         report.set("injected: pushes delivered twice", totals.doubleDeliveries)
         report.set("injected: requests failed before the server", totals.failedRequests)
+        let skewMinutes = totals.skews.map { $0 / .seconds(60) }
+        report.set("clock skews: clients, range (minutes), hours ahead",
+                   String(format: "%d, %.1f…%.1f, %d", totals.skews.count, skewMinutes.min() ?? 0, skewMinutes.max() ?? 0,
+                          skewMinutes.filter { $0 >= 60 }.count))
+        report.set("last-write-wins model: shared documents checked against the latest stamp",
+                   "\(totals.model.documents) (\(totals.model.matched) matched, \(totals.model.explained) by protocol rules, \(totals.model.mismatches.count) mismatches)")
         report.set("converged", "\(converged)/\(seeds.count)")
         report.set("failing seeds", failingSeeds.isEmpty ? "none" : failingSeeds.map(String.init).joined(separator: ","))
         report.set("seconds", String(format: "%.1f", (ContinuousClock.now - start) / .seconds(1)))

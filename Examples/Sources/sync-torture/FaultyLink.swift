@@ -23,6 +23,8 @@ actor FaultyLink: SyncBackend {
     private(set) var droppedAnswers = 0
     private(set) var failedRequests = 0
     private(set) var doubleDeliveries = 0
+    /// Documents ("collection/id") an insert with a null base revived: applied onto a tombstone.
+    private(set) var revived: Set<String> = []
 
     init(server: InMemoryBackend, seed: UInt64, faults: Faults) {
         self.server = server
@@ -42,10 +44,23 @@ actor FaultyLink: SyncBackend {
         return try await server.capabilities()
     }
 
+    /// `SYNC_TORTURE_TRACE=1`: every push and its answers on standard error, to replay a seed.
+    static let tracing = ProcessInfo.processInfo.environment["SYNC_TORTURE_TRACE"] != nil
+
     func push(_ batch: PushBatch) async throws -> [PushResult] {
         guard online else { throw network("offline (injected)") }
         if random.chance(faults.failBefore) { failedRequests += 1; throw network("failed before the server (injected)") }
         var results = try await server.push(batch)
+        for (op, result) in zip(batch.operations, results) {
+            if op.kind == .insert, op.baseVersion == nil, case .applied(_, let version?, _, false) = result, version > 1 {
+                revived.insert(op.collection + "/" + op.recordID)
+            }
+        }
+        if Self.tracing {
+            for (op, result) in zip(batch.operations, results) {
+                FileHandle.standardError.write(Data("push \(batch.clientID.prefix(8)) \(op.kind) \(op.collection)/\(op.recordID) base=\(op.baseVersion.map(String.init) ?? "nil") hlc=\(op.hlc) payload=\(op.payload.map { Canonical.text(.object($0)) } ?? "nil") -> \(result)\n".utf8))
+            }
+        }
         if random.chance(faults.deliverTwice) {
             doubleDeliveries += 1
             if faults.breakDeduplication {
