@@ -21,7 +21,18 @@ public struct Document: Sendable, Hashable, Identifiable {
     /// The document id, unique within its collection.
     public let id: String
     /// The fields.
-    public var data: [String: JSONValue]
+    ///
+    /// A document read from the store keeps its stored JSON text (checked when read) and parses
+    /// it on first access, so a query pays only for the fields it uses.
+    public var data: [String: JSONValue] {
+        get {
+            switch fields {
+            case .values(let values): values
+            case .stored(let stored): stored.values
+            }
+        }
+        set { fields = .values(newValue) }
+    }
     /// Whether the server has every local change.
     public let syncState: SyncState
     /// Local version: 1 on creation, +1 for each local write.
@@ -31,14 +42,63 @@ public struct Document: Sendable, Hashable, Identifiable {
     /// When the document last changed (local wall clock for local changes).
     public let updatedAt: Date
 
+    private var fields: Fields
+
     public init(id: String, data: [String: JSONValue], syncState: SyncState = .pending, version: Int = 1,
                 serverVersion: Int? = nil, updatedAt: Date = Date()) {
+        self.init(id: id, fields: .values(data), syncState: syncState, version: version,
+                  serverVersion: serverVersion, updatedAt: updatedAt)
+    }
+
+    init(id: String, fields: Fields, syncState: SyncState, version: Int, serverVersion: Int?, updatedAt: Date) {
         self.id = id
-        self.data = data
+        self.fields = fields
         self.syncState = syncState
         self.version = version
         self.serverVersion = serverVersion
         self.updatedAt = updatedAt
+    }
+
+    public static func == (lhs: Document, rhs: Document) -> Bool {
+        guard lhs.id == rhs.id, lhs.syncState == rhs.syncState, lhs.version == rhs.version,
+              lhs.serverVersion == rhs.serverVersion, lhs.updatedAt == rhs.updatedAt else { return false }
+        if case .stored(let a) = lhs.fields, case .stored(let b) = rhs.fields, a.text == b.text { return true }
+        return lhs.data == rhs.data
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(id)
+        hasher.combine(version)
+        hasher.combine(updatedAt)
+    }
+
+    /// Parsed fields, or the stored JSON text of a document read from the store.
+    enum Fields: Sendable {
+        case values([String: JSONValue])
+        case stored(StoredFields)
+    }
+
+    /// A stored document's JSON text (already checked by ``JSONText/validateObject(_:)``) and,
+    /// once read, its parsed fields.
+    final class StoredFields: @unchecked Sendable {
+        // @unchecked: `parsed` is only touched while holding the lock of its stripe.
+        let text: String
+        private var parsed: [String: JSONValue]?
+        /// Striped locks: one lock per object would cost more than the parse it guards.
+        private static let locks = (0..<32).map { _ in NSLock() }
+
+        init(text: String) { self.text = text }
+
+        var values: [String: JSONValue] {
+            let lock = Self.locks[Int(bitPattern: UInt(bitPattern: ObjectIdentifier(self).hashValue) >> 4) & 31]
+            lock.lock()
+            defer { lock.unlock() }
+            if let parsed { return parsed }
+            // The text passed validation with the same parser when it was read, so this cannot fail.
+            let values = (try? JSONText.parseObject(text)) ?? [:]
+            parsed = values
+            return values
+        }
     }
 
     /// The field named `field`.

@@ -156,9 +156,33 @@ enum JSONText {
         return o
     }
 
+    /// Checks that `text` is a JSON object that ``parseObject(_:)`` accepts, without building it:
+    /// the same parser, keeping nothing. Stored documents are checked when read and parsed when
+    /// their fields are first used (``Document/data``).
+    static func validateObject(_ text: String) throws {
+        var text = text
+        try text.withUTF8 { bytes in
+            var parser = Parser(bytes: bytes, keeps: false)
+            parser.skipWhitespace()
+            guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") else {
+                throw ParseError(offset: parser.index, reason: "expected an object")
+            }
+            _ = try parser.parseValue(depth: 0)
+            parser.skipWhitespace()
+            guard parser.index == bytes.count else { throw parser.error("unexpected trailing characters") }
+        }
+    }
+
     private struct Parser {
         let bytes: UnsafeBufferPointer<UInt8>
+        /// False to check the text only: containers and strings are read, validated and dropped.
+        var keeps = true
         var index = 0
+
+        init(bytes: UnsafeBufferPointer<UInt8>, keeps: Bool = true) {
+            self.bytes = bytes
+            self.keeps = keeps
+        }
 
         func error(_ reason: String) -> ParseError { ParseError(offset: index, reason: reason) }
 
@@ -196,7 +220,7 @@ enum JSONText {
         mutating func parseObject(depth: Int) throws -> JSONValue {
             guard depth <= JSONText.maximumDepth else { throw error("nesting deeper than \(JSONText.maximumDepth)") }
             index += 1
-            var members: [String: JSONValue] = [:]
+            var members = [String: JSONValue](minimumCapacity: keeps ? 8 : 0)  // one allocation for small objects
             skipWhitespace()
             if index < bytes.count, bytes[index] == UInt8(ascii: "}") { index += 1; return .object(members) }
             while true {
@@ -207,7 +231,8 @@ enum JSONText {
                 guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw error("expected ':'") }
                 index += 1
                 skipWhitespace()
-                members[key] = try parseValue(depth: depth)
+                let value = try parseValue(depth: depth)
+                if keeps { members[key] = value }
                 skipWhitespace()
                 guard index < bytes.count else { throw error("unexpected end of input") }
                 if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -224,7 +249,8 @@ enum JSONText {
             if index < bytes.count, bytes[index] == UInt8(ascii: "]") { index += 1; return .array(elements) }
             while true {
                 skipWhitespace()
-                elements.append(try parseValue(depth: depth))
+                let element = try parseValue(depth: depth)
+                if keeps { elements.append(element) }
                 skipWhitespace()
                 guard index < bytes.count else { throw error("unexpected end of input") }
                 if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
@@ -236,16 +262,19 @@ enum JSONText {
         mutating func parseString() throws -> String {
             index += 1  // opening quote
             let start = index
-            // Fast path: no escapes.
+            // Fast path: no escapes. ASCII needs no UTF-8 validation.
+            var ascii = true
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
                     let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
                     index += 1
+                    if ascii { return keeps ? String(decoding: slice, as: UTF8.self) : "" }
                     return try validatedString(slice, at: start)
                 }
                 if byte == UInt8(ascii: "\\") { break }
                 if byte < 0x20 { throw error("control character in string") }
+                if byte >= 0x80 { ascii = false }
                 index += 1
             }
             var buffer = Array(UnsafeBufferPointer(rebasing: bytes[start..<index]))
@@ -327,12 +356,27 @@ enum JSONText {
             let start = index
             if bytes[index] == UInt8(ascii: "-") { index += 1 }
             guard index < bytes.count else { throw error("invalid number") }
+            // The integer part is accumulated as it is read; it is the value when nothing follows.
+            var magnitude: UInt64 = 0
+            var fits = true
             if bytes[index] == UInt8(ascii: "0") {
                 index += 1
             } else if (UInt8(ascii: "1")...UInt8(ascii: "9")).contains(bytes[index]) {
-                while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+                while index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) {
+                    let (times10, o1) = magnitude.multipliedReportingOverflow(by: 10)
+                    let (sum, o2) = times10.addingReportingOverflow(UInt64(bytes[index] - UInt8(ascii: "0")))
+                    fits = fits && !o1 && !o2
+                    magnitude = sum
+                    index += 1
+                }
             } else {
                 throw error("invalid number")
+            }
+            let negative = bytes[start] == UInt8(ascii: "-")
+            let isPlain = index == bytes.count || (bytes[index] != UInt8(ascii: ".") && bytes[index] | 0x20 != UInt8(ascii: "e"))
+            if isPlain, fits {
+                if negative, magnitude <= UInt64(Int.max) + 1 { return .int(magnitude == UInt64(Int.max) + 1 ? Int.min : -Int(magnitude)) }
+                if !negative, magnitude <= UInt64(Int.max) { return .int(Int(magnitude)) }
             }
             var isInteger = true
             if index < bytes.count, bytes[index] == UInt8(ascii: ".") {

@@ -155,7 +155,11 @@ extension JSONValue: CustomStringConvertible {
 
     /// Parses JSON text, like the `Data` variant.
     public init(parsing text: String) throws {
-        try self.init(parsing: Data(text.utf8))
+        do {
+            self = try JSONText.parse(text)
+        } catch {
+            throw SyncLayerError(.invalidDocument, "\(error)")
+        }
     }
 }
 

@@ -17,11 +17,21 @@ public struct Query<Element: Sendable>: QueryBuilding {
     let spec: QuerySpec
     let source: CollectionSource
     let transform: @Sendable (Document) throws -> Element
+    /// The SELECT, built on first use and shared by the copies of this value (a watched query
+    /// runs it after every change).
+    private let compiled = Locked<(sql: String, bindings: [SQLValue])?>(nil)
 
     init(spec: QuerySpec, source: CollectionSource, transform: @escaping @Sendable (Document) throws -> Element) {
         self.spec = spec
         self.source = source
         self.transform = transform
+    }
+
+    func select() throws -> (sql: String, bindings: [SQLValue]) {
+        if let compiled = compiled.withLock({ $0 }) { return compiled }
+        let built = try QuerySQL.select(spec)
+        compiled.withLock { $0 = built }
+        return built
     }
 
     public var query: Query<Element> { self }
@@ -34,12 +44,12 @@ public struct Query<Element: Sendable>: QueryBuilding {
 
     /// The matching documents.
     public func get() async throws -> [Element] {
-        try documents().map(transform)
+        try rows().map { try transform($0.document()) }
     }
 
     /// The first matching document, or nil.
     public func first() async throws -> Element? {
-        try with { $0.limit = 1 }.documents().first.map(transform)
+        try with { $0.limit = 1 }.rows().first.map { try transform($0.document()) }
     }
 
     /// How many documents match (after `offset` and `limit`, when set).
@@ -63,20 +73,16 @@ public struct Query<Element: Sendable>: QueryBuilding {
         QueryObservation(query: self)
     }
 
-    func documents() throws -> [Document] {
-        try rows().map { try $0.document() }
-    }
-
     func rows() throws -> [DocumentRow] {
         let store = try source.store()
-        let (sql, bindings) = try QuerySQL.select(spec)
+        let (sql, bindings) = try select()
         return try store.documentRows(sql: sql, bindings: bindings)
     }
 
     /// The query plan SQLite chose (`EXPLAIN QUERY PLAN`), one line per step.
     public func explain() async throws -> [String] {
         let store = try source.store()
-        let (sql, bindings) = try QuerySQL.select(spec)
+        let (sql, bindings) = try select()
         return try store.read { db in
             let statement = try db.statement("EXPLAIN QUERY PLAN " + sql, dynamic: true)
             try statement.bind(bindings)

@@ -23,14 +23,15 @@ struct DocumentRow: Sendable, Equatable {
         syncState = statement.int(offset + 5)
     }
 
+    /// The document, its JSON checked now and parsed when its fields are first read.
     func document() throws -> Document {
-        let object: [String: JSONValue]
         do {
-            object = try JSONText.parseObject(data)
+            try JSONText.validateObject(data)
         } catch {
             throw StoreError(resultCode: SQLITE_CORRUPT, message: "document \(Identifiers.describe(id)) holds invalid JSON: \(error)")
         }
-        return Document(id: id, data: object, syncState: SyncState(rawValue: Int(syncState)) ?? .pending,
+        return Document(id: id, fields: .stored(Document.StoredFields(text: data)),
+                        syncState: SyncState(rawValue: Int(syncState)) ?? .pending,
                         version: Int(version), serverVersion: serverVersion.map(Int.init),
                         updatedAt: Date(timeIntervalSince1970: Double(updatedAt) / 1000))
     }
