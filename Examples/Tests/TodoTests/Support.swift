@@ -126,23 +126,28 @@ final class Subprocess: Sendable {
         self.chunks = chunks
         self.errorChunks = errorChunks
         let captured = self.captured
+        var readers: [(FileHandle, Console.Stream, AsyncStream<String>.Continuation)] = []
         for (stream, continuation) in [(Console.Stream.output, output), (.error, error)] {
             let pipe = Pipe()
             if stream == .output { process.standardOutput = pipe } else { process.standardError = pipe }
-            pipe.fileHandleForReading.readabilityHandler = { handle in
-                let data = handle.availableData
-                if data.isEmpty {
-                    handle.readabilityHandler = nil
-                    continuation.finish()
-                } else {
+            readers.append((pipe.fileHandleForReading, stream, continuation))
+        }
+        self.process = process
+        try process.run()
+        // Blocking reads on threads of their own: on Linux, `readabilityHandler` sometimes never
+        // reports end of file (swift-corelibs-foundation#3275), which hung a CI run.
+        for (handle, stream, continuation) in readers {
+            Thread.detachNewThread {
+                while true {
+                    let data = handle.availableData
+                    if data.isEmpty { break }
                     let text = String(decoding: data, as: UTF8.self)
                     captured.record(text, to: stream)
                     continuation.yield(text)
                 }
+                continuation.finish()
             }
         }
-        self.process = process
-        try process.run()
     }
 
     var output: String { captured.output }
@@ -158,8 +163,15 @@ final class Subprocess: Sendable {
     /// Waits for the process to end and for its output to be read; returns its exit status.
     func exitStatus() async -> Int32 {
         let status = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { [process] in
-                process.waitUntilExit()
+            Thread.detachNewThread { [process] in
+                // Bounded: a child that never ends is killed, and the test fails on its status.
+                let deadline = Date().addingTimeInterval(120)
+                while process.isRunning, Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+                if process.isRunning {
+                    kill(process.processIdentifier, SIGKILL)
+                    continuation.resume(returning: -1)
+                    return
+                }
                 continuation.resume(returning: process.terminationStatus)
             }
         }
