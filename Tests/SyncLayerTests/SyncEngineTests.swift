@@ -155,7 +155,7 @@ func client(_ server: any SyncBackend, strategy: ConflictStrategy = .lastWriteWi
         let pulls = await server.pullCalls
         try await phone.syncNow()  // nothing new: one empty page
         #expect(await server.pullCalls == pulls + 1)
-        #expect(try await phone.store.pullCursor("todos", protocolVersion: 2) == "11")
+        #expect(try phone.store.pullCursor("todos", protocolVersion: 2) == "11")
     }
 
     @Test func remoteChangesReplaceSyncedDocumentsAndTombstonesDeleteThem() async throws {
@@ -233,5 +233,46 @@ func client(_ server: any SyncBackend, strategy: ConflictStrategy = .lastWriteWi
         let second = try await SyncLayer(config: config)
         #expect(abs((second.status.lastSyncedAt ?? .distantPast).timeIntervalSince(synced)) < 0.002)
         await second.close()
+    }
+}
+
+/// A backend whose pulls fail from the `failingPull`-th call on, once.
+private actor FlakyPulls: SyncBackend {
+    let inner: InMemoryBackend
+    var calls = 0
+    var failAt: Int?
+    init(_ inner: InMemoryBackend, failAt: Int) { self.inner = inner; self.failAt = failAt }
+    func capabilities() async throws -> BackendCapabilities { try await inner.capabilities() }
+    func push(_ batch: PushBatch) async throws -> [PushResult] { try await inner.push(batch) }
+    func pull(_ request: PullRequest) async throws -> PullPage {
+        calls += 1
+        if calls == failAt {
+            failAt = nil
+            throw SyncError.network("dropped")
+        }
+        return try await inner.pull(request)
+    }
+}
+
+@Suite struct PrefetchedPullTests {
+    /// Pages are fetched one ahead of the page being applied: a failed fetch keeps every page
+    /// applied before it (with its cursor), and the next sync resumes there, skipping nothing.
+    @Test func aFailedPrefetchKeepsTheAppliedPagesAndTheNextSyncResumes() async throws {
+        let server = InMemoryBackend()
+        let writer = try client(server)
+        let ids = try await writer.collection("todos").saveAll((0..<1_250).map { ["n": .int($0)] })
+        try await writer.syncNow()
+        let flaky = FlakyPulls(server, failAt: 3)  // pages of 500: the third fetch fails
+        let reader = try client(flaky)
+        await #expect(throws: SyncError.self) { try await reader.syncNow() }
+        let afterFailure = try await reader.collection("todos").count()
+        #expect(afterFailure == 1_000)  // the two pages fetched before the failure, applied
+        let pullsBefore = await server.pullCalls
+        try await reader.syncNow()
+        #expect(await server.pullCalls - pullsBefore == 1)  // resumed from the stored cursor
+        let docs = try await reader.collection("todos").getAll()
+        #expect(Set(docs.map(\.id)) == Set(ids) && docs.count == 1_250)
+        await writer.close()
+        await reader.close()
     }
 }

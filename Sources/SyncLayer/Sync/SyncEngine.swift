@@ -266,22 +266,38 @@ actor SyncEngine {
         let filter = config.syncFilters[collection]
         let limit = min(filter?.limit ?? 500, capabilities.maxPullLimit)
         let resolver = resolver(collection)
-        var cursor = try store.pullCursor(collection, protocolVersion: version)
+        let cursor = try store.pullCursor(collection, protocolVersion: version)
+        let backend = backend
+        @Sendable func fetch(_ cursor: String?) async throws -> PullPage {
+            try await backend.pull(PullRequest(collection: collection, cursor: cursor, limit: limit, filter: filter))
+        }
+        var page: PullPage
+        do {
+            page = try await fetch(cursor)
+        } catch let error as SyncError where !restarted && (error.status == 410 || error.code == "INVALID_CURSOR") {
+            store.logger.log(.info, "pull cursor of \(collection) expired; pulling from the start", source: "sync")
+            try store.resetPullCursor(collection, protocolVersion: version)
+            return try await pull(collection, capabilities: capabilities, restarted: true)
+        }
+        var pageCursor = cursor
         var applied = 0
         while true {
-            let page: PullPage
-            do {
-                page = try await backend.pull(PullRequest(collection: collection, cursor: cursor, limit: limit, filter: filter))
-            } catch let error as SyncError where !restarted && (error.status == 410 || error.code == "INVALID_CURSOR") {
-                store.logger.log(.info, "pull cursor of \(collection) expired; pulling from the start", source: "sync")
-                try store.resetPullCursor(collection, protocolVersion: version)
-                return try await pull(collection, capabilities: capabilities, restarted: true)
-            }
-            applied += try store.applyPage(page, collection: collection, protocolVersion: version, filter: filter,
-                                           resolver: resolver).applied
             // A page that does not move the cursor would repeat forever (SyncLayer Dart's D7).
-            guard page.hasMore, page.cursor != cursor, !page.records.isEmpty else { break }
-            cursor = page.cursor
+            let more = page.hasMore && page.cursor != pageCursor && !page.records.isEmpty
+            // The next page is fetched while this one is applied. Only the apply stores a cursor,
+            // in the page's own transaction, so a failure anywhere leaves the store where the last
+            // applied page left it; a prefetched page that is never applied is just dropped.
+            let next = more ? Task { [cursor = page.cursor] in try await fetch(cursor) } : nil
+            do {
+                applied += try store.applyPage(page, collection: collection, protocolVersion: version, filter: filter,
+                                               resolver: resolver).applied
+            } catch {
+                next?.cancel()
+                throw error
+            }
+            guard let next else { break }
+            pageCursor = page.cursor
+            page = try await withTaskCancellationHandler { try await next.value } onCancel: { next.cancel() }
         }
         return applied
     }
