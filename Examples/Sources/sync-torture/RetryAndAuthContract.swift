@@ -117,14 +117,57 @@ struct TimeoutError: Error, CustomStringConvertible {
 }
 
 /// Runs `body`, throwing `TimeoutError` when it takes longer than `limit`.
+///
+/// Returns at the limit even when `body` ignores cancellation (it is cancelled and left to end
+/// on its own): a task group would wait for it, and a stuck SDK call would hang the harness.
 func withTimeout<T: Sendable>(_ limit: Duration, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            throw TimeoutError()
+    let race = TimeoutRace<T>()
+    return try await withCheckedThrowingContinuation { continuation in
+        race.start(continuation)
+        let work = Task {
+            do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
         }
-        defer { group.cancelAll() }
-        return try await group.next()!
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            if race.finish(.failure(TimeoutError())) { work.cancel() }
+        }
+        race.onFinish { timer.cancel() }
+    }
+}
+
+/// The first of a body and a timer to finish resumes the continuation; the other is ignored.
+private final class TimeoutRace<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var finished = false
+        var cleanup: (@Sendable () -> Void)?
+    }
+    private let state = Mutex(State())
+
+    func start(_ continuation: CheckedContinuation<T, any Error>) { state.withLock { $0.continuation = continuation } }
+
+    /// Runs `cleanup` once the race is decided (at once if it already is).
+    func onFinish(_ cleanup: @escaping @Sendable () -> Void) {
+        let now = state.withLock { state in
+            if state.finished { return true }
+            state.cleanup = cleanup
+            return false
+        }
+        if now { cleanup() }
+    }
+
+    /// Resumes with `result` if nothing did before; true when this call decided the race.
+    @discardableResult
+    func finish(_ result: Result<T, any Error>) -> Bool {
+        let (continuation, cleanup) = state.withLock { state -> (CheckedContinuation<T, any Error>?, (@Sendable () -> Void)?) in
+            guard !state.finished else { return (nil, nil) }
+            state.finished = true
+            defer { state.continuation = nil; state.cleanup = nil }
+            return (state.continuation, state.cleanup)
+        }
+        guard let continuation else { return false }
+        continuation.resume(with: result)
+        cleanup?()
+        return true
     }
 }

@@ -32,7 +32,7 @@ import Testing
         #expect(FileManager.default.isExecutableFile(atPath: client), "missing \(client)")
 
         let outputURL = FileManager.default.temporaryDirectory.appendingPathComponent("sync-torture-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputURL.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: outputURL) }
         let output = try FileHandle(forWritingTo: outputURL)
         let process = Process()
@@ -79,6 +79,21 @@ import Testing
         // Every named kill point was reached and killed the client at least once.
         for point in ["after-commit", "before-send", "after-send", "in-ack", "mid-pull", "before-cursor"] {
             #expect(!run.output.contains(" \(point)=0"), "no kill at \(point):\n\(run.output)")
+        }
+    }
+
+    /// Last write wins by stamp, under clock skew: the seeds where the server kept an older write
+    /// than the latest-stamped one (doc/RELIABILITY.md, "Bugs found"). An SDK bug, reported, not
+    /// fixed yet: a conflict resolution re-stamps the write it keeps with a fresh stamp (seed 880),
+    /// and drops the winner's stamp when its data equals the server's (seed 445). Stamps come from
+    /// the wall clock, so a seed may pass by chance: intermittent.
+    @Test(arguments: [880, 445])
+    func lastWriteWinsKeepsTheLatestStampedWrite(seed: Int) async throws {
+        let run = try await Self.torture(["--only", "fuzz", "--long", "--seed", String(seed), "--seeds", "1"],
+                                         limit: .seconds(300))
+        #expect(!run.timedOut)
+        withKnownIssue("conflict resolution re-stamps the write it keeps (SDK)", isIntermittent: true) {
+            #expect(run.exited && run.status == 0, "seed \(seed):\n\(run.output)")
         }
     }
 
