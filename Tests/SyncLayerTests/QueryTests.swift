@@ -31,6 +31,20 @@ import Testing
         #expect(try await ids(f.todos.where("tags", isEqualTo: ["family"])) == ["b"])
         #expect(try await ids(f.todos.where("meta", isEqualTo: ["owner": "bob", "rank": 2])) == ["b"])
         #expect(try await ids(f.todos.where("prio", isEqualTo: nil)) == ["g"])
+        // Text that reads like an array is not the array, and 0/1 are not booleans.
+        #expect(try await ids(f.todos.where("tags", isEqualTo: #"["family"]"#)).isEmpty)
+        #expect(try await ids(f.todos.where("done", isEqualTo: 0)).isEmpty)
+    }
+
+    @Test func rangesKeepKindsApartAtTheEdges() async throws {
+        let f = try await Self.seeded()
+        // Booleans come out of SQLite as 0 and 1: a numeric range over them must still skip them.
+        #expect(try await ids(f.todos.where("done", isGreaterThanOrEqualTo: 0)) == ["g"])
+        #expect(try await ids(f.todos.where("done", isLessThan: 2)) == ["g"])
+        // Numbers sort before all text, arrays and objects come out as text: neither is a string.
+        #expect(try await ids(f.todos.where("prio", isLessThan: "9")) == ["f"])
+        #expect(try await ids(f.todos.where("tags", isLessThan: "z")).isEmpty)
+        #expect(try await ids(f.todos.where("meta", isGreaterThanOrEqualTo: "")).isEmpty)
     }
 
     @Test func notEqualIncludesMissingFields() async throws {

@@ -54,15 +54,20 @@ struct QuerySQL {
         case .isGreaterThan, .isGreaterThanOrEqualTo, .isLessThan, .isLessThanOrEqualTo:
             let symbol = [QueryOperator.isGreaterThan: ">", .isGreaterThanOrEqualTo: ">=", .isLessThan: "<",
                           .isLessThanOrEqualTo: "<="][filter.op]!
+            // The kind test is written so that SQLite evaluates `json_type` (which parses the
+            // whole document) only for the rows the index range cannot tell apart by SQL value
+            // alone: SQLite orders numbers before all text, and JSON booleans come out of
+            // `json_extract` as the integers 0 and 1, arrays and objects as text.
+            let v = field.value
             let kind: String
             switch value {
-            case .int, .double: kind = "IN ('integer', 'real')"
-            case .string: kind = "= 'text'"
-            case .bool: kind = "IN ('true', 'false')"
+            case .int, .double: kind = "\(v) < '' AND (\(v) NOT IN (0, 1) OR \(field.type) IN ('integer', 'real'))"
+            case .string: kind = "\(v) >= '' AND (substr(\(v), 1, 1) NOT IN ('[', '{') OR \(field.type) = 'text')"
+            case .bool: kind = "\(field.type) IN ('true', 'false')"
             default:
                 throw SyncLayerError(.invalidQuery, "\(filter.op) on \(Identifiers.describe(filter.field)) needs a number, string or boolean")
             }
-            clauses.append("(\(field.value) \(symbol) ? AND \(field.type) \(kind))")
+            clauses.append("(\(v) \(symbol) ? AND \(kind))")
             bindings.append(sqlValue(value))
         case .startsWith, .endsWith, .contains:
             guard case .string(let text) = value else {
@@ -139,10 +144,14 @@ struct QuerySQL {
             return "(\(field.value) = ? AND \(field.type) = '\(b ? "true" : "false")')"
         case .int, .double:
             bindings.append(sqlValue(value))
-            return "(\(field.value) = ? AND \(field.type) IN ('integer', 'real'))"
+            // Only 0 and 1 can also be a boolean; no text equals a number.
+            return value == .int(0) || value == .int(1)
+                ? "(\(field.value) = ? AND \(field.type) IN ('integer', 'real'))"
+                : "\(field.value) = ?"
         case .string(let s):
             bindings.append(.text(s))
-            return field.path == nil && field.type == "'text'"
+            // Only text that looks like an array or object can also be one; no number equals text.
+            return field.path == nil || !(s.hasPrefix("[") || s.hasPrefix("{"))
                 ? "\(field.value) = ?"
                 : "(\(field.value) = ? AND \(field.type) = 'text')"
         case .array, .object:
