@@ -57,5 +57,8 @@ final class GRDBWriter {
         }
     }
 
-    static var sqliteVersion: String { (try? DatabaseQueue().read { try String.fetchOne($0, sql: "SELECT sqlite_version()") }) ?? "?" ?? "?" }
+    static var sqliteVersion: String {
+        let version = try? DatabaseQueue().read { try String.fetchOne($0, sql: "SELECT sqlite_version()") }
+        return (version ?? nil) ?? "?"
+    }
 }
