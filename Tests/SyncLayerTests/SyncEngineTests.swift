@@ -260,18 +260,18 @@ private actor FlakyPulls: SyncBackend {
     @Test func aFailedPrefetchKeepsTheAppliedPagesAndTheNextSyncResumes() async throws {
         let server = InMemoryBackend()
         let writer = try client(server)
-        let ids = try await writer.collection("todos").saveAll((0..<1_250).map { ["n": .int($0)] })
+        let ids = try await writer.collection("todos").saveAll((0..<2_500).map { ["n": .int($0)] })
         try await writer.syncNow()
-        let flaky = FlakyPulls(server, failAt: 3)  // pages of 500: the third fetch fails
+        let flaky = FlakyPulls(server, failAt: 3)  // pages of 1 000: the third fetch fails
         let reader = try client(flaky)
         await #expect(throws: SyncError.self) { try await reader.syncNow() }
         let afterFailure = try await reader.collection("todos").count()
-        #expect(afterFailure == 1_000)  // the two pages fetched before the failure, applied
+        #expect(afterFailure == 2_000)  // the two pages fetched before the failure, applied
         let pullsBefore = await server.pullCalls
         try await reader.syncNow()
         #expect(await server.pullCalls - pullsBefore == 1)  // resumed from the stored cursor
         let docs = try await reader.collection("todos").getAll()
-        #expect(Set(docs.map(\.id)) == Set(ids) && docs.count == 1_250)
+        #expect(Set(docs.map(\.id)) == Set(ids) && docs.count == 2_500)
         await writer.close()
         await reader.close()
     }

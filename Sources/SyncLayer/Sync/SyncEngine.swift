@@ -264,7 +264,7 @@ actor SyncEngine {
     private func pull(_ collection: String, capabilities: BackendCapabilities, restarted: Bool) async throws -> Int {
         let version = capabilities.protocolVersion
         let filter = config.syncFilters[collection]
-        let limit = min(filter?.limit ?? 500, capabilities.maxPullLimit)
+        let limit = min(filter?.limit ?? 1_000, capabilities.maxPullLimit)  // capped by what the server allows
         let resolver = resolver(collection)
         let cursor = try store.pullCursor(collection, protocolVersion: version)
         let backend = backend
