@@ -37,6 +37,17 @@ import Testing
         #expect(HLCTimestamp("garbage") == nil)
     }
 
+    @Test(arguments: ["", "0000000000005-0001", "000000000005-0001-a", "+000000000005-0001-a", "0000000000005-+001-a",
+                      "0000000000005-00g1-a", "0000000000005_0001-a", "0000000000005-0001_a", "000000000000\u{10}-0001-a"])
+    func malformedTextIsNotAStamp(_ text: String) {
+        #expect(HLCTimestamp(text) == nil)
+    }
+
+    @Test func parsesUpperCaseHexAndAnEmptyOrDashedNode() {
+        #expect(HLCTimestamp("0000000000005-00AF-") == HLCTimestamp(milliseconds: 5, counter: 0xAF, node: ""))
+        #expect(HLCTimestamp("1732200000000-ffff-a-b") == HLCTimestamp(milliseconds: 1_732_200_000_000, counter: 0xFFFF, node: "a-b"))
+    }
+
     @Test func resumesFromAPersistedStampWithTheNewNode() {
         var clock = HybridLogicalClock(node: "me", last: HLCTimestamp(milliseconds: 9_000, counter: 3, node: "old"))
         let next = clock.next(now: 1)

@@ -29,10 +29,32 @@ struct HLCTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
 
     /// Parses the text form; nil when it is not one.
     init?(_ text: String) {
-        let parts = text.split(separator: "-", maxSplits: 2, omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 13, parts[1].count == 4,
-              let ms = Int64(parts[0]), ms >= 0, let counter = Int(parts[1], radix: 16) else { return nil }
-        self.init(milliseconds: ms, counter: counter, node: String(parts[2]))
+        // `DDDDDDDDDDDDD-HHHH-node`, read byte by byte: every pulled record carries one.
+        let utf8 = text.utf8
+        guard utf8.count >= 19 else { return nil }
+        var ms: Int64 = 0, counter = 0, index = utf8.startIndex
+        for _ in 0..<13 {
+            let byte = utf8[index]
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            ms = ms * 10 + Int64(byte - UInt8(ascii: "0"))
+            index = utf8.index(after: index)
+        }
+        guard utf8[index] == UInt8(ascii: "-") else { return nil }
+        index = utf8.index(after: index)
+        for _ in 0..<4 {
+            let byte = utf8[index]
+            let digit: Int
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = Int(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = Int(byte - UInt8(ascii: "a")) + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = Int(byte - UInt8(ascii: "A")) + 10
+            default: return nil
+            }
+            counter = counter << 4 | digit
+            index = utf8.index(after: index)
+        }
+        guard utf8[index] == UInt8(ascii: "-") else { return nil }
+        self.init(milliseconds: ms, counter: counter, node: String(text[utf8.index(after: index)...]))
     }
 }
 
