@@ -34,8 +34,8 @@ public enum JSONValue: Sendable, Equatable {
     /// Nesting depth: scalars are 0, an object or array is 1 + the depth of its deepest member.
     public var depth: Int {
         switch self {
-        case .array(let items): 1 + (items.map(\.depth).max() ?? 0)
-        case .object(let members): 1 + (members.values.map(\.depth).max() ?? 0)
+        case .array(let items): 1 + items.reduce(0) { max($0, $1.depth) }
+        case .object(let members): 1 + members.values.reduce(0) { max($0, $1.depth) }
         default: 0
         }
     }
@@ -63,58 +63,74 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
 
 extension JSONValue {
     /// Canonical JSON text: sorted keys, no whitespace, doubles always with a fraction or exponent.
-    public var encoded: String {
-        var output = ""
-        Self.write(self, into: &output)
+    public var encoded: String { String(decoding: encodedBytes, as: UTF8.self) }
+
+    /// The canonical encoding as UTF-8 bytes.
+    public var encodedBytes: [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(128)
+        write(into: &output)
         return output
     }
 
-    /// The canonical encoding as UTF-8 bytes.
-    public var encodedBytes: [UInt8] { Array(encoded.utf8) }
-
-    private static func write(_ value: JSONValue, into output: inout String) {
-        switch value {
-        case .null: output += "null"
-        case .bool(let flag): output += flag ? "true" : "false"
-        case .int(let number): output += String(number)
+    /// Appends the canonical encoding to `output`. Works on bytes: appending to a `String` scalar by scalar
+    /// dominated the server's write path.
+    func write(into output: inout [UInt8]) {
+        switch self {
+        case .null: output.append(contentsOf: "null".utf8)
+        case .bool(let flag): output.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .int(let number): output.append(contentsOf: String(number).utf8)
         case .double(let number):
             // Swift's description is the shortest round-trip form and keeps ".0" on whole numbers.
-            output += number.isFinite ? "\(number)" : "null"
-        case .string(let text): writeString(text, into: &output)
+            output.append(contentsOf: (number.isFinite ? "\(number)" : "null").utf8)
+        case .string(let text): Self.writeString(text, into: &output)
         case .array(let items):
-            output += "["
+            output.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
-                if index > 0 { output += "," }
-                write(item, into: &output)
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                item.write(into: &output)
             }
-            output += "]"
+            output.append(UInt8(ascii: "]"))
         case .object(let members):
-            output += "{"
-            for (index, key) in members.keys.sorted().enumerated() {
-                if index > 0 { output += "," }
-                writeString(key, into: &output)
-                output += ":"
-                write(members[key]!, into: &output)
+            output.append(UInt8(ascii: "{"))
+            for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                Self.writeString(member.key, into: &output)
+                output.append(UInt8(ascii: ":"))
+                member.value.write(into: &output)
             }
-            output += "}"
+            output.append(UInt8(ascii: "}"))
         }
     }
 
-    private static func writeString(_ text: String, into output: inout String) {
-        output += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: output.unicodeScalars.append(scalar)
+    /// Appends `text` as a JSON string: `"` and `\\` escaped, control characters as `\n`, `\r`, `\t` or
+    /// `\u00xx`, everything else as its UTF-8 bytes. Only ASCII bytes need escaping, and a multi-byte UTF-8
+    /// sequence never contains one, so runs of plain bytes are copied whole.
+    static func writeString(_ text: String, into output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        var text = text
+        text.withUTF8 { bytes in
+            var runStart = 0
+            for index in bytes.indices {
+                let byte = bytes[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart..<index]))
+                runStart = index + 1
+                switch byte {
+                case UInt8(ascii: "\""): output.append(contentsOf: #"\""#.utf8)
+                case UInt8(ascii: "\\"): output.append(contentsOf: #"\\"#.utf8)
+                case UInt8(ascii: "\n"): output.append(contentsOf: #"\n"#.utf8)
+                case UInt8(ascii: "\r"): output.append(contentsOf: #"\r"#.utf8)
+                case UInt8(ascii: "\t"): output.append(contentsOf: #"\t"#.utf8)
+                default:
+                    let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                    output.append(contentsOf: #"\u00"#.utf8)
+                    output.append(hex[Int(byte >> 4)])
+                    output.append(hex[Int(byte & 0xF)])
+                }
             }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[runStart...]))
         }
-        output += "\""
+        output.append(UInt8(ascii: "\""))
     }
 }

@@ -40,22 +40,43 @@ public struct WriteOperation: Sendable, Equatable {
 
     /// A stable digest of everything that identifies the op's content, to detect op-id reuse.
     var fingerprint: String {
-        let canonical: JSONValue = [
-            "clientId": clientID.map(JSONValue.string) ?? .null,
-            "collection": .string(collection),
-            "recordId": .string(recordID),
-            "type": .string(kind.rawValue),
-            "payload": payload.map(JSONValue.object) ?? .null,
-            "baseVersion": baseVersion.map(JSONValue.int) ?? .null,
-            "hlc": hlc.map(JSONValue.string) ?? .null,
-        ]
-        // FNV-1a, 64 bits: a collision only matters for the same op id, so this is plenty.
+        fingerprint(payloadText: payload.map { JSONValue.object($0).encoded })
+    }
+
+    /// `fingerprint`, given the payload's canonical encoding (nil when there is no payload).
+    ///
+    /// FNV-1a (64 bits) of the canonical encoding of the object `{baseVersion, clientId, collection, hlc,
+    /// payload, recordId, type}` (keys sorted, absent values `null`). Written out by hand so the payload is
+    /// not encoded twice; the text must stay exactly this, since databases keep the digests of applied ops.
+    /// A collision only matters for the same op id, so 64 bits are plenty.
+    func fingerprint(payloadText: String?) -> String {
+        var text: [UInt8] = []
+        text.reserveCapacity(160 + (payloadText?.utf8.count ?? 0))
+        text.append(contentsOf: #"{"baseVersion":"#.utf8)
+        text.append(contentsOf: (baseVersion.map { String($0) } ?? "null").utf8)
+        text.append(contentsOf: #","clientId":"#.utf8)
+        Self.appendOptionalString(clientID, to: &text)
+        text.append(contentsOf: #","collection":"#.utf8)
+        JSONValue.writeString(collection, into: &text)
+        text.append(contentsOf: #","hlc":"#.utf8)
+        Self.appendOptionalString(hlc, to: &text)
+        text.append(contentsOf: #","payload":"#.utf8)
+        text.append(contentsOf: (payloadText ?? "null").utf8)
+        text.append(contentsOf: #","recordId":"#.utf8)
+        JSONValue.writeString(recordID, into: &text)
+        text.append(contentsOf: #","type":"#.utf8)
+        JSONValue.writeString(kind.rawValue, into: &text)
+        text.append(UInt8(ascii: "}"))
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in canonical.encoded.utf8 {
+        for byte in text {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01B3
         }
         return String(hash, radix: 16)
+    }
+
+    private static func appendOptionalString(_ value: String?, to text: inout [UInt8]) {
+        if let value { JSONValue.writeString(value, into: &text) } else { text.append(contentsOf: "null".utf8) }
     }
 }
 

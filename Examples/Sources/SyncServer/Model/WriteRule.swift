@@ -10,12 +10,16 @@ public struct DocumentLimits: Sendable, Equatable {
 
     /// Nil when the document fits, otherwise the rejection (code, message).
     public func violation(of document: [String: JSONValue]) -> (code: String, message: String)? {
-        let value = JSONValue.object(document)
-        let depth = value.depth
+        violation(of: document, encoded: JSONValue.object(document).encoded)
+    }
+
+    /// `violation(of:)` for a document whose canonical encoding is already at hand.
+    func violation(of document: [String: JSONValue], encoded: String) -> (code: String, message: String)? {
+        let depth = JSONValue.object(document).depth
         if depth > maxDepth {
             return ("DOCUMENT_TOO_DEEP", "document nesting depth is \(depth); the limit is \(maxDepth)")
         }
-        let size = value.encoded.utf8.count
+        let size = encoded.utf8.count
         if size > maxBytes {
             return ("DOCUMENT_TOO_LARGE", "document is \(size) bytes; the limit is \(maxBytes)")
         }
@@ -36,11 +40,17 @@ public enum WriteRule {
     }
 
     public static func decide(_ op: WriteOperation, current: StoredRecord?, limits: DocumentLimits) -> Decision {
-        let decision = op.rules == .v1 ? decideV1(op, current: current) : decideV2(op, current: current)
+        let decision = decideIgnoringLimits(op, current: current)
         if case .write(let data?, _) = decision, let violation = limits.violation(of: data) {
             return .rejected(code: violation.code, message: violation.message)
         }
         return decision
+    }
+
+    /// The decision before the document limits are checked; the store checks them on the text it stores,
+    /// so the document is encoded once.
+    static func decideIgnoringLimits(_ op: WriteOperation, current: StoredRecord?) -> Decision {
+        op.rules == .v1 ? decideV1(op, current: current) : decideV2(op, current: current)
     }
 
     private static func decideV1(_ op: WriteOperation, current: StoredRecord?) -> Decision {
