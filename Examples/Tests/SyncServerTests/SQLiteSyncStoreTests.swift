@@ -1,0 +1,150 @@
+import Testing
+@testable import SyncServer
+
+/// The batch write path of `SQLiteSyncStore`, below HTTP: dedup, per-op answers, gap-free seqs, counters.
+@Suite struct SQLiteSyncStoreTests {
+    /// A store whose clock stands still, so `updatedAt` only moves by the store's own increments.
+    static func frozenStore(path: String? = nil, at milliseconds: Int64 = 1_000) throws -> SQLiteSyncStore {
+        try SQLiteSyncStore(path: path, clock: { milliseconds })
+    }
+
+    static func insert(_ opID: String, _ recordID: String, _ payload: [String: JSONValue] = ["n": 1], client: String = "c1")
+        -> WriteOperation
+    {
+        WriteOperation(
+            opID: opID, clientID: client, collection: "todos", recordID: recordID, kind: .insert, payload: payload,
+            baseVersion: nil, hlc: nil, rules: .v2)
+    }
+
+    static func applied(_ outcome: WriteOutcome) -> AppliedWrite? {
+        if case .applied(let write) = outcome { write } else { nil }
+    }
+
+    @Test func aDuplicateInsideOneBatchAnswersExactlyLikeTheFirst() async throws {
+        let store = try Self.frozenStore()
+        let insert = Self.insert("o1", "r1")
+        let outcomes = try await store.write([insert, insert, Self.insert("o2", "r2"), insert], limits: DocumentLimits())
+        let first = try #require(Self.applied(outcomes[0]))
+        #expect(outcomes[1] == .duplicate(first))
+        #expect(outcomes[3] == .duplicate(first))
+        #expect(try await store.record(in: "todos", id: "r1")?.version == 1)
+        #expect(try await store.latestSeq() == 2)
+    }
+
+    @Test func seqsOfABatchAreConsecutiveWhateverTheOtherOpsBecome() async throws {
+        let store = try Self.frozenStore()
+        let tooLarge: [String: JSONValue] = ["t": .string(String(repeating: "x", count: 100))]
+        let patchOfNothing = WriteOperation(
+            opID: "o2", clientID: "c1", collection: "todos", recordID: "missing", kind: .patch, payload: ["n": 2],
+            baseVersion: nil, hlc: nil, rules: .v2)
+        let deleteOfNothing = WriteOperation(
+            opID: "o5", clientID: "c1", collection: "notes", recordID: "n1", kind: .delete, payload: nil,
+            baseVersion: nil, hlc: nil, rules: .v2)
+        let outcomes = try await store.write(
+            [Self.insert("o1", "r1"), patchOfNothing, Self.insert("o3", "r3", tooLarge), Self.insert("o1", "r1"),
+             Self.insert("o4", "r4"), deleteOfNothing],
+            limits: DocumentLimits(maxBytes: 64, maxDepth: 8))
+        #expect(outcomes[1] == .conflict(current: nil))
+        #expect(outcomes[2] == .rejected(code: "DOCUMENT_TOO_LARGE", message: "document is 108 bytes; the limit is 64"))
+        #expect(outcomes.compactMap(Self.applied).map(\.seq) == [1, 2, 3])
+        #expect(outcomes.compactMap(Self.applied).map(\.updatedAt) == [1_000, 1_001, 1_002])
+        #expect(try await store.latestSeq() == 3)
+
+        let next = try await store.write([Self.insert("o6", "r6")], limits: DocumentLimits())
+        #expect(Self.applied(next[0])?.seq == 4)
+        #expect(Self.applied(next[0])?.updatedAt == 1_003)
+        let todos = try await store.changes(in: "todos", after: 0, limit: 100).records
+        #expect(todos.map(\.recordID) == ["r1", "r4", "r6"])
+        #expect(todos.map(\.seq) == [1, 2, 4])
+        #expect(try await store.changes(in: "notes", after: 0, limit: 100).records.map(\.seq) == [3])
+    }
+
+    @Test func resendingAMixedBatchAppliesNothingTwice() async throws {
+        let store = try Self.frozenStore()
+        _ = try await store.write([Self.insert("o0", "taken", client: "other")], limits: DocumentLimits())
+        let batch = [
+            Self.insert("o1", "r1"),
+            Self.insert("o2", "r2", ["deep": ["a": ["b": 1]]]),  // too deep for the limits below
+            Self.insert("o3", "taken"),  // another client's record: a conflict
+            Self.insert("o4", "r4"),
+        ]
+        let limits = DocumentLimits(maxBytes: 1 << 20, maxDepth: 2)
+        let first = try await store.write(batch, limits: limits)
+        #expect(first[1] == .rejected(code: "DOCUMENT_TOO_DEEP", message: "document nesting depth is 3; the limit is 2"))
+        guard case .conflict(let current?) = first[2] else {
+            Issue.record("expected a conflict, got \(first[2])")
+            return
+        }
+        #expect(current.clientID == "other")
+        let second = try await store.write(batch, limits: limits)
+        #expect(second[0] == .duplicate(try #require(Self.applied(first[0]))))
+        #expect(second[1] == first[1])
+        #expect(second[2] == first[2])
+        #expect(second[3] == .duplicate(try #require(Self.applied(first[3]))))
+        #expect(try await store.latestSeq() == 3)
+        #expect(try await store.record(in: "todos", id: "r4")?.version == 1)
+    }
+
+    @Test func anOpIdReusedInsideOneBatchIsRejectedAndTheFirstStays() async throws {
+        let store = try Self.frozenStore()
+        let outcomes = try await store.write([Self.insert("o1", "r1", ["n": 1]), Self.insert("o1", "r1", ["n": 2])], limits: DocumentLimits())
+        #expect(Self.applied(outcomes[0]) != nil)
+        guard case .rejected(let code, _) = outcomes[1] else {
+            Issue.record("expected a rejection, got \(outcomes[1])")
+            return
+        }
+        #expect(code == "OP_ID_REUSED")
+        #expect(try await store.record(in: "todos", id: "r1")?.data == ["n": 1])
+    }
+
+    @Test func v1WritesAreNotDeduplicated() async throws {
+        let store = try Self.frozenStore()
+        let post = WriteOperation(
+            opID: nil, clientID: nil, collection: "todos", recordID: "r1", kind: .update, payload: ["n": 1],
+            baseVersion: nil, hlc: nil, rules: .v1)
+        let outcomes = try await store.write([post, post], limits: DocumentLimits())
+        #expect(outcomes.compactMap(Self.applied).map(\.version) == [1, 2])
+        #expect(outcomes.compactMap(Self.applied).map(\.seq) == [1, 2])
+    }
+
+    @Test func countersSurviveReopeningTheFile() async throws {
+        let path = temporaryDatabasePath()
+        do {
+            let store = try Self.frozenStore(path: path)
+            _ = try await store.write([Self.insert("o1", "r1"), Self.insert("o2", "r2")], limits: DocumentLimits())
+        }
+        let reopened = try Self.frozenStore(path: path)
+        let outcomes = try await reopened.write([Self.insert("o1", "r1"), Self.insert("o3", "r3")], limits: DocumentLimits())
+        #expect(outcomes[0] == .duplicate(AppliedWrite(collection: "todos", recordID: "r1", version: 1, seq: 1, updatedAt: 1_000, deleted: false)))
+        #expect(Self.applied(outcomes[1])?.seq == 3)
+        #expect(Self.applied(outcomes[1])?.updatedAt == 1_002)
+    }
+
+    /// The fingerprint is written by hand to skip an encode; it must equal the canonical-object digest that
+    /// databases already hold.
+    @Test(arguments: [
+        WriteOperation(opID: "o", clientID: "c1", collection: "todos", recordID: "r1", kind: .insert,
+                       payload: ["b": 1, "a": ["z": nil, "y": [1.5, "é\n\"\\"]]], baseVersion: nil, hlc: "1-0-c1", rules: .v2),
+        WriteOperation(opID: "o", clientID: nil, collection: "notes", recordID: "with \"quotes\"\u{1}", kind: .delete,
+                       payload: nil, baseVersion: 7, hlc: nil, rules: .v1),
+        WriteOperation(opID: "o", clientID: "c\\2", collection: "a.b-c", recordID: "日本", kind: .patch,
+                       payload: [:], baseVersion: 0, hlc: "", rules: .v2),
+    ])
+    func fingerprintIsTheDigestOfTheCanonicalObject(_ operation: WriteOperation) {
+        let canonical: JSONValue = [
+            "clientId": operation.clientID.map(JSONValue.string) ?? .null,
+            "collection": .string(operation.collection),
+            "recordId": .string(operation.recordID),
+            "type": .string(operation.kind.rawValue),
+            "payload": operation.payload.map(JSONValue.object) ?? .null,
+            "baseVersion": operation.baseVersion.map(JSONValue.int) ?? .null,
+            "hlc": operation.hlc.map(JSONValue.string) ?? .null,
+        ]
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in canonical.encoded.utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01B3
+        }
+        #expect(operation.fingerprint == String(hash, radix: 16))
+    }
+}
