@@ -162,7 +162,7 @@ final class Subprocess: Sendable {
 
     /// Waits for the process to end and for its output to be read; returns its exit status.
     func exitStatus() async -> Int32 {
-        let status = await withCheckedContinuation { continuation in
+        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
             Thread.detachNewThread { [process] in
                 // Bounded: a child that never ends is killed, and the test fails on its status.
                 let deadline = Date().addingTimeInterval(120)

@@ -82,7 +82,7 @@ struct StatusCommand: AsyncParsableCommand {
         var done: Int
         var counts: OutboxCounts
         var rejected: [RejectedOperation]
-        var lastSync: SyncHistory.Entry?
+        var lastSync: TodoStore.LastSync?
 
         func json(settings: ServerSettings?, probe: ServerProbe?, realtime: RealtimeState) -> JSONValue {
             var serverJSON: JSONValue = .null

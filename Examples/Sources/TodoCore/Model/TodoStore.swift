@@ -6,14 +6,12 @@ final class TodoStore: Sendable {
     let sync: SyncLayer
     /// The server this store syncs with, when one is configured and not `--offline`.
     let server: ServerSettings?
-    private let history: SyncHistory?
 
     var todos: CollectionReference { sync.collection(Todo.collection) }
 
     private init(sync: SyncLayer, server: ServerSettings?) {
         self.sync = sync
         self.server = server
-        history = sync.databasePath.map(SyncHistory.init(databasePath:))
     }
 
     /// Opens (or creates) the store.
@@ -115,7 +113,6 @@ final class TodoStore: Sendable {
             guard try await withDeadline(timeout, { [sync] in try await sync.syncNow() }) != nil else {
                 return .failed(SyncError(kind: .network, message: "no answer within \(timeout)", isRetryable: true))
             }
-            recordSuccessfulSync()
             return .synced
         } catch let error as SyncError {
             return .failed(error)
@@ -157,40 +154,15 @@ final class TodoStore: Sendable {
 
     // MARK: Last sync
 
-    /// When this store last synced successfully, and with which server (kept across runs).
-    func lastSync() -> SyncHistory.Entry? { history?.load() }
-
-    func recordSuccessfulSync(at date: Date = Date()) {
-        guard let server else { return }
-        history?.save(SyncHistory.Entry(date: date, server: server.displayURL))
+    /// When this store last synced successfully (the SDK keeps it in the database across runs),
+    /// and the server it is configured with now.
+    func lastSync() -> LastSync? {
+        guard let date = sync.status.lastSyncedAt else { return nil }
+        return LastSync(date: date, server: server?.displayURL ?? "no server configured now")
     }
-}
 
-/// The last successful sync, in a small file next to the database: the SDK's
-/// `SyncStatus.lastSyncedAt` lives only as long as the instance, and each `todo` run is a new one.
-struct SyncHistory: Sendable {
-    struct Entry: Codable, Sendable, Hashable {
+    struct LastSync: Sendable, Hashable {
         var date: Date
         var server: String
-    }
-
-    let url: URL
-
-    init(databasePath: String) {
-        url = URL(fileURLWithPath: databasePath + ".todo-sync.json")
-    }
-
-    func load() -> Entry? {
-        guard let data = try? Data(contentsOf: url) else { return nil }
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
-        return try? decoder.decode(Entry.self, from: data)
-    }
-
-    func save(_ entry: Entry) {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        // Best effort: losing the date of the last sync loses nothing else.
-        try? encoder.encode(entry).write(to: url, options: .atomic)
     }
 }
