@@ -139,4 +139,42 @@ import Testing
         #expect(ConflictResolvers.deepMerge()(context(["o": ["a": 1, "b": 1]], ["o": ["b": 2]], [:])) == ["o": ["a": 1, "b": 2]])
         #expect(ConflictResolvers.threeWayMerge()(context(["a": 2, "b": 1], ["a": 1, "b": 3], ["a": 1, "b": 1])) == ["a": 2, "b": 3])
     }
+
+    /// Last write wins by stamp across three devices (sync-torture seeds 880 and 445). A syncs
+    /// first; B and C wrote before that reached them, and sync later, B first. The write that
+    /// wins a conflict keeps its own stamp on the server, so a write stamped after it but synced
+    /// later still wins (880); and it reaches the server even when its data equals the
+    /// server's (445).
+    @Test(arguments: [("b", "c", "c"), ("same", "c", "same")])
+    func theLatestStampWinsWhateverOrderTheDevicesSyncIn(_ bWrites: String, _ cWrites: String, _ winner: String) async throws {
+        let server = InMemoryBackend()
+        let time = Locked<Int64>(1_800_000_000_000)
+        let clock = WallClock { time.withLock { $0 } }
+        func advance() { time.withLock { $0 += 1_000 } }
+        let a = try client(server, wallClock: clock), b = try client(server, wallClock: clock)
+        let c = try client(server, wallClock: clock)
+        try await a.collection("todos").save(["v": "start"], id: "x")
+        for device in [a, b, c] { try await device.syncNow() }
+
+        advance()
+        try await a.collection("todos").save(["v": "same"], id: "x")
+        try await a.syncNow()
+        // The later of B's and C's writes is the winner's.
+        let (first, second) = winner == cWrites ? ((b, bWrites), (c, cWrites)) : ((c, cWrites), (b, bWrites))
+        advance()
+        try await first.0.collection("todos").save(["v": .string(first.1)], id: "x")
+        advance()
+        try await second.0.collection("todos").save(["v": .string(second.1)], id: "x")
+        advance()
+        advance()
+        try await b.syncNow()  // conflict with A's write: B's is later and wins
+        try await c.syncNow()  // conflict with what B left on the server
+        for device in [a, b, c] { try await device.syncNow() }
+
+        #expect(await server.documents("todos")["x"] == ["v": .string(winner)])
+        for device in [a, b, c] {
+            #expect(try await device.collection("todos").get("x")?.data == ["v": .string(winner)])
+            await device.close()
+        }
+    }
 }

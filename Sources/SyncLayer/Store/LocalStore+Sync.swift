@@ -410,15 +410,20 @@ extension WriteContext {
         try db.run("DELETE FROM sl_outbox WHERE collection = ? AND record_id = ? AND +state = 0", [.text(collection), .text(id)])
         let remoteVersion = remote.map { Int64($0.version) }
         let remoteText = remote?.data.map(JSONText.encode)
-        if resolved == remote?.data {
+        // A local write that wins by its later stamp keeps that stamp, and reaches the server even
+        // when its data equals the server's: the server's copy must carry the stamp that won, or
+        // a write stamped between the two would later beat it (found by sync-torture, seeds 445
+        // and 880 under clock skew).
+        let keepsLocalStamp = winner == .local && input.localHLC > remoteStamp
+        if resolved == remote?.data && !keepsLocalStamp {
             if let remote, !remote.isDeleted {
                 try storeServerCopy(remote)
             } else {
                 try db.run("DELETE FROM sl_documents WHERE collection = ? AND id = ?", [.text(collection), .text(id)])
             }
         } else {
-            // The result is a new local write: it gets a stamp after the remote one and is queued.
-            let hlc = stamp()
+            // Otherwise the result is a new local write: it gets a stamp after the remote one. Either way it is queued.
+            let hlc = keepsLocalStamp ? input.localHLC : stamp()
             let text = JSONText.encode(resolved ?? local ?? [:])
             try db.run("""
                 UPDATE sl_documents SET data = ?, deleted = ?, local_version = local_version + 1, server_version = ?,
