@@ -120,6 +120,17 @@ import Testing
         #expect(Self.applied(outcomes[1])?.updatedAt == 1_002)
     }
 
+    @Test func commitsAreDurableAndCheckpointsWaitForALargeWAL() async throws {
+        let store = try Self.frozenStore(path: temporaryDatabasePath())
+        let (synchronous, journal, checkpoint) = try await store.writer.write { db in
+            (try Int.fetchOne(db, sql: "PRAGMA synchronous"), try String.fetchOne(db, sql: "PRAGMA journal_mode"),
+             try Int.fetchOne(db, sql: "PRAGMA wal_autocheckpoint"))
+        }
+        #expect(synchronous == 2)  // FULL: an answered write survives a power cut
+        #expect(journal == "wal")
+        #expect(checkpoint == 10_000)
+    }
+
     /// The fingerprint is written by hand to skip an encode; it must equal the canonical-object digest that
     /// databases already hold.
     @Test(arguments: [
