@@ -82,7 +82,10 @@ let started = ContinuousClock.now
     do { try await body(report) } catch { report.violation("scenario threw: \(error)") }
     Watchdog.disarm()
     reports.append(report)
-    if !options.json { report.printText() }
+    if !options.json {
+        report.printText()
+        fflush(nil)  // figures reach a log file as each scenario ends, not at exit
+    }
 }
 
 await runScenario("kill") { report in
