@@ -88,3 +88,23 @@ import Testing
         await #expect(throws: StoreError.self) { try await f.todos.query.get() }
     }
 }
+
+@Suite struct GeneratedIDTests {
+    @Test func idsAreVersion7UUIDsThatSortByTime() {
+        let earlier = Identifiers.newID(now: Date(timeIntervalSince1970: 1_800_000_000))
+        let later = Identifiers.newID(now: Date(timeIntervalSince1970: 1_800_000_000.002))
+        for id in [earlier, later] {
+            #expect(UUID(uuidString: id) != nil && id == id.lowercased() && id.count == 36)
+            let bytes = Array(id.replacingOccurrences(of: "-", with: "").utf8)
+            #expect(bytes[12] == UInt8(ascii: "7"))                      // version
+            #expect("89ab".utf8.contains(bytes[16]))                      // variant 10
+        }
+        #expect(earlier < later)
+        #expect(earlier.hasPrefix("01a3185c-5000-7"))  // 1 800 000 000 000 ms = 0x01a3185c5000, then the version
+    }
+
+    @Test func idsMadeTogetherAreUnique() {
+        let ids = (0..<100_000).map { _ in Identifiers.newID() }
+        #expect(Set(ids).count == ids.count)
+    }
+}

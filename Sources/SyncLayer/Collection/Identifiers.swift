@@ -1,9 +1,39 @@
+import Foundation
+
 /// Validation of collection names, document ids and field paths.
 ///
 /// Values never reach SQL as text (they are bound), but names travel in URL paths and field
 /// paths are written into SQL as JSON-path literals, so both are checked here.
 enum Identifiers {
     static let maximumIDBytes = 512
+
+    /// A new id for a document or an operation: a version 7 UUID (RFC 9562), lower case. Its
+    /// first 48 bits are the Unix time in milliseconds, so ids made together sort together:
+    /// inserts land at the end of the indexes they go into (here and in the server's
+    /// deduplication table) instead of on random pages. The other 74 bits are random.
+    static func newID(now: Date = Date()) -> String {
+        let milliseconds = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        var random = SystemRandomNumberGenerator()
+        let high = random.next() as UInt64, low = random.next() as UInt64
+        let bytes: [UInt8] = [
+            UInt8(truncatingIfNeeded: milliseconds >> 40), UInt8(truncatingIfNeeded: milliseconds >> 32),
+            UInt8(truncatingIfNeeded: milliseconds >> 24), UInt8(truncatingIfNeeded: milliseconds >> 16),
+            UInt8(truncatingIfNeeded: milliseconds >> 8), UInt8(truncatingIfNeeded: milliseconds),
+            0x70 | UInt8(truncatingIfNeeded: high >> 8) & 0x0F, UInt8(truncatingIfNeeded: high),  // version 7
+            0x80 | UInt8(truncatingIfNeeded: low >> 56) & 0x3F, UInt8(truncatingIfNeeded: low >> 48),  // variant 10
+            UInt8(truncatingIfNeeded: low >> 40), UInt8(truncatingIfNeeded: low >> 32), UInt8(truncatingIfNeeded: low >> 24),
+            UInt8(truncatingIfNeeded: low >> 16), UInt8(truncatingIfNeeded: low >> 8), UInt8(truncatingIfNeeded: low),
+        ]
+        let hex = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(36)
+        for (index, byte) in bytes.enumerated() {
+            if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
+            text.append(hex[Int(byte >> 4)])
+            text.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
     static let maximumCollectionLength = 128
     static let maximumPathSegments = 32
     static let maximumSegmentBytes = 256

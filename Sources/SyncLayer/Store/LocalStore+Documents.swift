@@ -153,7 +153,7 @@ extension LocalStore {
         case (nil, .string(let inData)?):
             id = inData
         case (nil, nil):
-            id = UUID().uuidString.lowercased()
+            id = Identifiers.newID()
         case (_, _?):
             throw SyncLayerError(.invalidDocument, "the data's id field must be a string")
         }
@@ -294,7 +294,7 @@ extension WriteContext {
             try db.run("""
                 INSERT INTO sl_outbox (op_id, collection, record_id, type, payload, base_version, hlc, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, [.text(UUID().uuidString.lowercased()), .text(collection), .text(id), .text(newType.rawValue),
+                """, [.text(Identifiers.newID()), .text(collection), .text(id), .text(newType.rawValue),
                       payload.map(SQLValue.text) ?? .null, baseVersion.map(SQLValue.int) ?? .null,
                       .text(hlc.description), .int(now)])
             result = WriteOutcome(id: id, operation: newType)

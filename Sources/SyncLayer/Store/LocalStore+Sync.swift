@@ -435,7 +435,7 @@ extension WriteContext {
             try db.run("""
                 INSERT INTO sl_outbox (op_id, collection, record_id, type, payload, base_version, hlc, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                """, [.text(UUID().uuidString.lowercased()), .text(collection), .text(id), .text(type.rawValue),
+                """, [.text(Identifiers.newID()), .text(collection), .text(id), .text(type.rawValue),
                       resolved == nil ? .null : .text(text), remoteVersion.map(SQLValue.int) ?? .null,
                       .text(hlc.description), .int(now)])
             queuedOperations = true
