@@ -224,7 +224,7 @@ extension WriteContext {
         guard let row = try syncedRow(op.collection, id: op.recordID) else { return }
         let remaining = try pendingCount(op.collection, id: op.recordID)
         let serverVersion = version.map(Int64.init) ?? row.serverVersion
-        if let version {
+        if let version, remaining > 0 {
             // Later ops of this document that were never sent now build on the new version.
             try db.run("""
                 UPDATE sl_outbox SET base_version = ?
