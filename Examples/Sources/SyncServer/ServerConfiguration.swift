@@ -48,7 +48,7 @@ public struct ServerConfiguration: Sendable {
         public var document: DocumentLimits
         public var maxPullLimit: Int
 
-        public init(maxBodyBytes: Int = 4 << 20, maxOpsPerBatch: Int = 500, document: DocumentLimits = DocumentLimits(), maxPullLimit: Int = 1000) {
+        public init(maxBodyBytes: Int = 4 << 20, maxOpsPerBatch: Int = 2_000, document: DocumentLimits = DocumentLimits(), maxPullLimit: Int = 1000) {
             self.maxBodyBytes = maxBodyBytes
             self.maxOpsPerBatch = maxOpsPerBatch
             self.document = document
