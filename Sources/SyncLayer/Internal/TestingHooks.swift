@@ -23,6 +23,10 @@ import Foundation
     static func reached(_ point: TransactionPoint) {
         handler.withLock { $0 }?(point)
     }
+
+    /// `Sec-WebSocket-Accept` for a client's key (RFC 6455 §4.2.2), for test servers that speak
+    /// the handshake themselves.
+    public static func webSocketAccept(for key: String) -> String { WebSocketHandshake.accept(for: key) }
 }
 
 extension SyncLayer {
