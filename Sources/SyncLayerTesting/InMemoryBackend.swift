@@ -108,8 +108,8 @@ public actor InMemoryBackend: SyncBackend {
 
     private func apply(_ op: PushOperation, clientID: String) -> PushResult {
         if let earlier = answers[op.opID] {
-            if case .applied(let id, let version, let updatedAt, _) = earlier {
-                return .applied(opID: id, version: version, updatedAt: updatedAt, duplicate: true)
+            if case .applied(let id, let version, let updatedAt, _, let hlc) = earlier {
+                return .applied(opID: id, version: version, updatedAt: updatedAt, duplicate: true, hlc: hlc)
             }
             return earlier
         }
@@ -133,7 +133,8 @@ public actor InMemoryBackend: SyncBackend {
             data = merged
         case .delete:
             if let current, !live {
-                return .applied(opID: op.opID, version: current.version, updatedAt: current.updatedAt, duplicate: false)
+                return .applied(opID: op.opID, version: current.version, updatedAt: current.updatedAt, duplicate: false,
+                                hlc: current.hlc)
             }
             guard baseMatches else { return conflict(op, current) }
             data = nil

@@ -177,4 +177,29 @@ import Testing
             await device.close()
         }
     }
+
+    /// Sync-torture seed 910: a delete answered "applied, no change" by a tombstone carries the
+    /// tombstone's stamp; recording the answer moves this client's clock past it, so a write made
+    /// after the answer (and before any pull) is stamped after the delete it learned of.
+    @Test func aDeleteAnsweredByATombstoneMovesTheClockPastIt() async throws {
+        let f = try await Fixture()
+        let resolver = ConflictResolver(config: f.sync.config, collection: "todos")
+        func answer(version: Int, hlc: String?) throws {
+            let batch = try f.store.takeBatch(limit: 10, maxBytes: 1 << 20)
+            #expect(batch.count == 1)
+            _ = try f.store.recordPush(batch, results: batch.map {
+                .applied(opID: $0.operation.opID, version: version, updatedAt: Date(), duplicate: false, hlc: hlc)
+            }, failure: nil, maxRetries: 10) { _ in resolver }
+        }
+        try await f.todos.save(["v": 1], id: "x")
+        try answer(version: 1, hlc: nil)
+        try await f.todos.delete("x")
+        let tombstone = HLCTimestamp(milliseconds: WallClock.nowMilliseconds() + 60_000, counter: 3, node: "other")
+        try answer(version: 2, hlc: tombstone.description)
+        try await f.todos.save(["v": 2], id: "x")
+        let stamp = try #require(try f.store.read { db in
+            try db.scalarText("SELECT hlc FROM sl_documents WHERE collection = 'todos' AND id = 'x'")
+        }.flatMap(HLCTimestamp.init))
+        #expect(stamp > tombstone)
+    }
 }

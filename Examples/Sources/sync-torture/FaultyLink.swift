@@ -52,7 +52,7 @@ actor FaultyLink: SyncBackend {
         if random.chance(faults.failBefore) { failedRequests += 1; throw network("failed before the server (injected)") }
         var results = try await server.push(batch)
         for (op, result) in zip(batch.operations, results) {
-            if op.kind == .insert, op.baseVersion == nil, case .applied(_, let version?, _, false) = result, version > 1 {
+            if op.kind == .insert, op.baseVersion == nil, case .applied(_, let version?, _, false, _) = result, version > 1 {
                 revived.insert(op.collection + "/" + op.recordID)
             }
         }

@@ -82,6 +82,21 @@ import SyncServer
         }
     }
 
+    @Test func aDeleteOfATombstoneIsAnsweredWithTheTombstonesStamp() async throws {
+        try await withTestServer { server in
+            _ = try await server.http.push(clientID: "a", [op("o1", "insert", "r1", payload: ["n": 1], hlc: "1800000000000-0000-a")])
+            _ = try await server.http.push(clientID: "b", [op("o2", "delete", "r1", base: 1, hlc: "1800000060000-0003-b")])
+            let results = try await server.http.push(clientID: "a", [op("o3", "delete", "r1", base: 1, hlc: "1800000001000-0000-a")])
+            #expect(results[0]["status"] == "applied")
+            #expect(results[0]["version"] == 2 && results[0]["deleted"] == true)
+            #expect(results[0]["hlc"] == "1800000060000-0003-b")  // the tombstone's, for the client's clock
+            let again = try await server.http.push(clientID: "a", [op("o3", "delete", "r1", base: 1, hlc: "1800000001000-0000-a")])
+            #expect(again[0]["status"] == "duplicate" && again[0]["hlc"] == nil)
+            let insert = try await server.http.push(clientID: "a", [op("o4", "insert", "r2", payload: ["n": 1])])
+            #expect(insert[0]["status"] == "applied" && insert[0]["hlc"] == nil)
+        }
+    }
+
     @Test func aRejectedOpNeitherBlocksNorPartiallyAppliesOthers() async throws {
         try await withTestServer(configure: { $0.limits.document = DocumentLimits(maxBytes: 64, maxDepth: 3) }) { server in
             let results = try await server.http.push(clientID: "c1", [

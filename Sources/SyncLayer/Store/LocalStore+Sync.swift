@@ -75,7 +75,8 @@ extension LocalStore {
                 guard let entry = bySeq[result.opID] else { continue }
                 let op = entry.operation
                 switch result {
-                case .applied(_, let version, _, _):
+                case .applied(_, let version, _, _, let hlc):
+                    if let stamp = hlc.flatMap(HLCTimestamp.init) { context.clock.receive(stamp, now: context.now) }
                     try context.acknowledge(entry, version: version)
                     outcome.synced += 1
                     outcome.syncedBytes += entry.payloadBytes

@@ -31,7 +31,8 @@ extension RESTBackend {
         switch status {
         case "applied", "duplicate":
             return .applied(opID: op.opID, version: result["version"]?.intValue,
-                            updatedAt: result["updatedAt"]?.stringValue.flatMap(parseTimestamp), duplicate: status == "duplicate")
+                            updatedAt: result["updatedAt"]?.stringValue.flatMap(parseTimestamp), duplicate: status == "duplicate",
+                            hlc: result["hlc"]?.stringValue)
         case "conflict":
             let current = result["current"].flatMap { $0.isNull ? nil : $0 }
             return .conflict(opID: op.opID, current: try current.map { try record($0) })

@@ -126,8 +126,10 @@ public struct RemoteRecord: Sendable, Hashable {
 
 /// What the server did with one operation.
 public enum PushResult: Sendable, Hashable {
-    /// Applied now (or, `duplicate: true`, earlier: the op id was seen before).
-    case applied(opID: String, version: Int?, updatedAt: Date?, duplicate: Bool)
+    /// Applied now (or, `duplicate: true`, earlier: the op id was seen before). `hlc` is the
+    /// record's stamp when the op changed nothing because the record already was what the op
+    /// asked for (a delete of a tombstone): a later write of this client must be stamped after it.
+    case applied(opID: String, version: Int?, updatedAt: Date?, duplicate: Bool, hlc: String? = nil)
     /// Not applied: the record changed on the server since `baseVersion`. `current` is the
     /// server's record (nil: it does not exist).
     case conflict(opID: String, current: RemoteRecord?)
@@ -138,7 +140,7 @@ public enum PushResult: Sendable, Hashable {
 
     public var opID: String {
         switch self {
-        case .applied(let id, _, _, _), .conflict(let id, _), .rejected(let id, _), .retry(let id, _): id
+        case .applied(let id, _, _, _, _), .conflict(let id, _), .rejected(let id, _), .retry(let id, _): id
         }
     }
 }

@@ -99,6 +99,9 @@ public struct AppliedWrite: Sendable, Equatable {
     public var seq: Int64
     public var updatedAt: Int64
     public var deleted: Bool
+    /// The record's stamp when the op changed nothing (a delete of a tombstone), so the client's
+    /// clock moves past it (PROTOCOL.md §4.1). Not kept for duplicate answers.
+    public var unchangedHLC: String? = nil
 }
 
 extension WriteOutcome {
@@ -114,6 +117,7 @@ extension WriteOutcome {
             object["seq"] = .int(write.seq)
             object["updatedAt"] = .string(Timestamp.format(milliseconds: write.updatedAt))
             object["deleted"] = .bool(write.deleted)
+            if let hlc = write.unchangedHLC { object["hlc"] = .string(hlc) }
         case .conflict(let current):
             object["status"] = "conflict"
             object["current"] = current?.v2JSON ?? .null

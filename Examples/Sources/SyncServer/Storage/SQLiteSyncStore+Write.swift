@@ -125,7 +125,7 @@ struct WriteBatch {
             guard let current else { preconditionFailure("unchanged needs a current record") }
             answer = AppliedWrite(
                 collection: current.collection, recordID: current.recordID, version: current.version,
-                seq: current.seq, updatedAt: current.updatedAt, deleted: current.isDeleted)
+                seq: current.seq, updatedAt: current.updatedAt, deleted: current.isDeleted, unchangedHLC: current.hlc)
         case .write(let data, let created):
             var text: String?
             if let data {
