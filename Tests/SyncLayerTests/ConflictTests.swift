@@ -202,4 +202,26 @@ import Testing
         }.flatMap(HLCTimestamp.init))
         #expect(stamp > tombstone)
     }
+
+    /// Seed 910, the rest: a write queued behind such a delete is not re-based onto the other
+    /// client's tombstone (it would then apply over a newer delete unjudged); an ordinary
+    /// acknowledgement still re-bases what follows.
+    @Test(arguments: [true, false])
+    func onlyOwnVersionsRebaseTheOpsQueuedBehind(answeredByATombstone: Bool) async throws {
+        let f = try await Fixture()
+        let resolver = ConflictResolver(config: f.sync.config, collection: "todos")
+        func answer(_ batch: [OutboxEntry], version: Int, hlc: String?) throws {
+            _ = try f.store.recordPush(batch, results: batch.map {
+                .applied(opID: $0.operation.opID, version: version, updatedAt: Date(), duplicate: false, hlc: hlc)
+            }, failure: nil, maxRetries: 10) { _ in resolver }
+        }
+        try await f.todos.save(["v": 1], id: "x")
+        try answer(try f.store.takeBatch(limit: 10, maxBytes: 1 << 20), version: 1, hlc: nil)
+        try await f.todos.delete("x")
+        let delete = try f.store.takeBatch(limit: 10, maxBytes: 1 << 20)  // sent: nothing folds into it
+        try await f.todos.save(["v": 2], id: "x")  // queued behind the delete, built on version 1
+        try answer(delete, version: 4, hlc: answeredByATombstone ? "1800000000000-0000-other" : nil)
+        let base = try f.store.read { db in try db.scalarInt("SELECT base_version FROM sl_outbox WHERE collection = 'todos'") }
+        #expect(base == (answeredByATombstone ? 1 : 4))
+    }
 }

@@ -94,17 +94,14 @@ import Testing
         #expect(run.exited && run.status == 0, "seed \(seed):\n\(run.output)")
     }
 
-    /// Seed 910: a delete answered "applied, no change" (the document was already a tombstone)
-    /// does not move the client's clock past the tombstone's stamp (push answers carry no stamp),
-    /// so the client's next write on the document is stamped below the delete it followed and a
-    /// concurrent write beats it. Reported, not fixed; stamps come from the wall clock, so the
-    /// seed may pass by chance.
-    @Test func writeAfterADeleteAnsweredByATombstoneIsStampedAfterIt() async throws {
+    /// Seed 910: a client's delete is answered "applied, no change" by another client's newer
+    /// tombstone. The answer carries the tombstone's stamp (the client's clock moves past it), and
+    /// a write queued behind the delete is not re-based onto the tombstone's version, so it comes
+    /// back as a conflict and loses to the newer delete instead of applying over it.
+    @Test func writeQueuedBehindADeleteAnsweredByATombstoneDoesNotOverrideIt() async throws {
         let run = try await Self.torture(["--only", "fuzz", "--long", "--seed", "910", "--seeds", "1"], limit: .seconds(300))
         #expect(!run.timedOut)
-        withKnownIssue("push answers carry no HLC stamp (SDK/protocol)", isIntermittent: true) {
-            #expect(run.exited && run.status == 0, "seed 910:\n\(run.output)")
-        }
+        #expect(run.exited && run.status == 0, "seed 910:\n\(run.output)")
     }
 
     /// A scenario that overruns its deadline stops the harness with a message naming it, instead

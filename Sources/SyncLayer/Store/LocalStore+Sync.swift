@@ -77,7 +77,8 @@ extension LocalStore {
                 switch result {
                 case .applied(_, let version, _, _, let hlc):
                     if let stamp = hlc.flatMap(HLCTimestamp.init) { context.clock.receive(stamp, now: context.now) }
-                    try context.acknowledge(entry, version: version)
+                    // With a stamp the op changed nothing: the version is another client's write.
+                    try context.acknowledge(entry, version: version, rebasesLaterOps: hlc == nil)
                     outcome.synced += 1
                     outcome.syncedBytes += entry.payloadBytes
                 case .conflict(_, let current):
@@ -214,7 +215,11 @@ extension WriteContext {
 
     /// The server applied an operation: it leaves the outbox and the document records the new
     /// server version, in this same transaction.
-    func acknowledge(_ entry: OutboxEntry, version: Int?) throws {
+    ///
+    /// Later unsent ops of the document are re-based onto the new version when `rebasesLaterOps`;
+    /// not when the version is another client's write that this op left as it was (a delete of a
+    /// tombstone): they were built on what this client knew, and the server must judge them so.
+    func acknowledge(_ entry: OutboxEntry, version: Int?, rebasesLaterOps: Bool = true) throws {
         let op = entry.operation
         guard try db.run("DELETE FROM sl_outbox WHERE seq = ?", [.int(entry.seq)]) == 1 else { return }
         defer {
@@ -225,7 +230,7 @@ extension WriteContext {
         guard let row = try syncedRow(op.collection, id: op.recordID) else { return }
         let remaining = try pendingCount(op.collection, id: op.recordID)
         let serverVersion = version.map(Int64.init) ?? row.serverVersion
-        if let version, remaining > 0 {
+        if let version, remaining > 0, rebasesLaterOps {
             // Later ops of this document that were never sent now build on the new version.
             try db.run("""
                 UPDATE sl_outbox SET base_version = ?
