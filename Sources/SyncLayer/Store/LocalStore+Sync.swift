@@ -7,6 +7,8 @@ struct OutboxEntry: Sendable {
     let attempts: Int
     let failures: Int
     let payloadBytes: Int
+    /// The payload as stored (canonical JSON), so acknowledging needs no re-encoding.
+    let payloadText: String?
 }
 
 /// The store's side of sync: taking batches from the outbox, recording the server's answers,
@@ -40,11 +42,13 @@ extension LocalStore {
                     kind: kind, payload: payload, baseVersion: statement.isNull(6) ? nil : Int(statement.int(6)),
                     hlc: statement.text(7) ?? "", createdAt: Date(timeIntervalSince1970: Double(statement.int(8)) / 1000))
                 entries.append(OutboxEntry(seq: statement.int(0), operation: operation, attempts: Int(statement.int(9)),
-                                           failures: Int(statement.int(10)), payloadBytes: size))
+                                           failures: Int(statement.int(10)), payloadBytes: size, payloadText: payloadText))
             }
             context.db.finishStatements()
-            for entry in entries {
-                try context.db.run("UPDATE sl_outbox SET attempts = attempts + 1 WHERE seq = ?", [.int(entry.seq)])
+            // The entries are every pending row from the first seq to the last (read in seq order).
+            if let first = entries.first?.seq, let last = entries.last?.seq {
+                try context.db.run("UPDATE sl_outbox SET attempts = attempts + 1 WHERE seq BETWEEN ? AND ? AND +state = 0",
+                                   [.int(first), .int(last)])
             }
             return entries
         }
@@ -244,7 +248,7 @@ extension WriteContext {
         // The server's copy after this op, the base of later three-way merges.
         let base: String?
         switch op.kind {
-        case .insert, .update: base = op.payload.map(JSONText.encode)
+        case .insert, .update: base = entry.payloadText ?? op.payload.map(JSONText.encode)
         case .delete: base = nil
         case .patch:
             if var merged = try row.base.map({ try JSONText.parseObject($0) }) {
