@@ -75,7 +75,7 @@ public struct JSONParser {
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
         guard depth <= maxDepth else { throw JSONParseError(reason: .tooDeep, offset: index) }
         index += 1
-        var members: [String: JSONValue] = [:]
+        var members = [String: JSONValue](minimumCapacity: 8)  // one allocation for small objects
         skipWhitespace()
         if current == UInt8(ascii: "}") {
             index += 1
@@ -130,14 +130,22 @@ public struct JSONParser {
                 scalars.append(contentsOf: String(decoding: parser.bytes[runStart..<end], as: UTF8.self).unicodeScalars)
             }
         }
+        var escaped = false
         while true {
             guard let byte = current else { throw syntaxError() }
             switch byte {
             case UInt8(ascii: "\""):
+                if !escaped {
+                    // No escapes: the bytes are the string (the input was validated as UTF-8).
+                    let string = String(decoding: bytes[runStart..<index], as: UTF8.self)
+                    index += 1
+                    return string
+                }
                 flushRun(self, upTo: index, into: &scalars)
                 index += 1
                 return String(scalars)
             case UInt8(ascii: "\\"):
+                escaped = true
                 flushRun(self, upTo: index, into: &scalars)
                 index += 1
                 scalars.append(try parseEscape())
