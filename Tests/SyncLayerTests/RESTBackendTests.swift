@@ -138,6 +138,25 @@ extension HTTPRequest {
         #expect(transport.sent.last?.url.query == "collection=todos&limit=50&cursor=db%3A3")
     }
 
+    /// A queued op's stored payload text goes into the v2 push body as it is.
+    @Test func v2PushSendsTheStoredPayloadTextAsItIs() async throws {
+        let transport = FakeTransport { request in
+            request.url.path.hasSuffix("/v2/push")
+                ? FakeTransport.json(200, ["results": [["opId": "o1", "status": "applied", "version": 1]]])
+                : FakeTransport.json(200, ["protocol": "synclayer", "versions": [1, 2]])
+        }
+        let backend = RESTBackend(baseURL: Self.base, token: "t", transport: transport)
+        var stored = PushOperation(opID: "o1", collection: "todos", recordID: "r\"1", kind: .insert,
+                                   payload: ["a": 1, "t": "é\n"], baseVersion: nil, hlc: "1700000000000-0000-c", createdAt: Date())
+        stored.payloadText = JSONText.encode(.object(stored.payload ?? [:]))
+        _ = try await backend.push(PushBatch(clientID: "me\"", operations: [stored]))
+        let request = try #require(transport.sent.first { $0.url.path == "/api/v2/push" })
+        let text = String(decoding: request.body ?? Data(), as: UTF8.self)
+        #expect(text.contains(#""payload":{"a":1,"t":"é\n"}"#))
+        #expect(request.json == ["clientId": "me\"", "ops": [["opId": "o1", "collection": "todos", "recordId": "r\"1", "type": "insert",
+                                                            "baseVersion": nil, "hlc": "1700000000000-0000-c", "payload": ["a": 1, "t": "é\n"]]]])
+    }
+
     @Test func malformedAnswersAreTypedErrors() async throws {
         let bodies: [String] = ["<html>502</html>", "{\"changes\": 5, \"hasMore\": false}", "{\"changes\": [{\"recordId\": 1}], \"hasMore\": false}",
                                 "[", "{\"changes\": [], \"hasMore\": \"no\"}"]

@@ -37,10 +37,11 @@ extension LocalStore {
                 bytes += size
                 let payload = try payloadText.map { text -> [String: JSONValue] in try JSONText.parseObject(text) }
                 let kind = PushOperation.Kind(rawValue: statement.text(4) ?? "") ?? .update
-                let operation = PushOperation(
+                var operation = PushOperation(
                     opID: statement.text(1) ?? "", collection: statement.text(2) ?? "", recordID: statement.text(3) ?? "",
                     kind: kind, payload: payload, baseVersion: statement.isNull(6) ? nil : Int(statement.int(6)),
                     hlc: statement.text(7) ?? "", createdAt: Date(timeIntervalSince1970: Double(statement.int(8)) / 1000))
+                operation.payloadText = payloadText
                 entries.append(OutboxEntry(seq: statement.int(0), operation: operation, attempts: Int(statement.int(9)),
                                            failures: Int(statement.int(10)), payloadBytes: size, payloadText: payloadText))
             }

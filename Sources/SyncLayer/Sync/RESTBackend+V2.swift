@@ -3,17 +3,23 @@ import Foundation
 /// Protocol v2: `POST /v2/push` and `GET /v2/pull` (doc/PROTOCOL.md §4).
 extension RESTBackend {
     func pushV2(_ batch: PushBatch) async throws -> [PushResult] {
-        let ops: [JSONValue] = batch.operations.map { op in
-            var object: [String: JSONValue] = [
+        // Written by hand so a queued op's stored payload text goes out as it is, not re-encoded.
+        var body = #"{"clientId":"# + JSONText.encode(.string(batch.clientID)) + #","ops":["#
+        for (index, op) in batch.operations.enumerated() {
+            if index > 0 { body += "," }
+            let envelope: JSONValue = [
                 "opId": .string(op.opID), "collection": .string(op.collection), "recordId": .string(op.recordID),
                 "type": .string(op.kind.rawValue), "hlc": .string(op.hlc),
                 "baseVersion": op.baseVersion.map { .int($0) } ?? .null,
             ]
-            if let payload = op.payload { object["payload"] = .object(payload) }
-            return .object(object)
+            body += JSONText.encode(envelope).dropLast()  // without its closing brace
+            if let payload = op.payloadText ?? op.payload.map({ JSONText.encode(.object($0)) }) {
+                body += #","payload":"# + payload
+            }
+            body += "}"
         }
-        let response = try await send("POST", try url("/v2/push"),
-                                      body: ["clientId": .string(batch.clientID), "ops": .array(ops)])
+        body += "]}"
+        let response = try await send("POST", try url("/v2/push"), bodyText: body)
         guard (200..<300).contains(response.status) else { throw RESTBackend.error(from: response) }
         guard let results = try RESTBackend.jsonBody(response)["results"]?.arrayValue else {
             throw SyncError.invalidResponse("push answer without results", status: response.status)

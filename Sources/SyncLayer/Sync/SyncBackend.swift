@@ -73,6 +73,8 @@ public struct PushOperation: Sendable, Hashable {
     public let hlc: String
     /// When the change was made (device clock).
     public let createdAt: Date
+    /// `payload` as the outbox stores it (canonical JSON), when the op came from the outbox.
+    var payloadText: String?
 
     public init(opID: String, collection: String, recordID: String, kind: Kind, payload: [String: JSONValue]?,
                 baseVersion: Int?, hlc: String, createdAt: Date) {
