@@ -5,6 +5,16 @@
 // Exit code 0 even when a target is missed (this is a report); non-zero only when a benchmark fails.
 import Foundation
 
+if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--p6-child" {
+    // P6 measured in a fresh process (see SyncBenchmarks.pullInChildProcess).
+    do {
+        try await SyncBenchmarks.runChildPull(baseURL: CommandLine.arguments[2], path: CommandLine.arguments[3])
+        exit(0)
+    } catch {
+        FileHandle.standardError.write(Data("sync-bench --p6-child failed: \(error)\n".utf8))
+        exit(1)
+    }
+}
 let options = BenchOptions(arguments: Array(CommandLine.arguments.dropFirst()))
 do {
     try await BenchRunner(options: options).run()
