@@ -141,8 +141,8 @@ enum JSONText {
         }
     }
 
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws -> JSONValue {
-        var parser = Parser(bytes: bytes)
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, keeps: Bool = true) throws -> JSONValue {
+        var parser = Parser(bytes: bytes, keeps: keeps)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -161,15 +161,9 @@ enum JSONText {
     /// their fields are first used (``Document/data``).
     static func validateObject(_ text: String) throws {
         var text = text
-        try text.withUTF8 { bytes in
-            var parser = Parser(bytes: bytes, keeps: false)
-            parser.skipWhitespace()
-            guard parser.index < bytes.count, bytes[parser.index] == UInt8(ascii: "{") else {
-                throw ParseError(offset: parser.index, reason: "expected an object")
-            }
-            _ = try parser.parseValue(depth: 0)
-            parser.skipWhitespace()
-            guard parser.index == bytes.count else { throw parser.error("unexpected trailing characters") }
+        // Without keeping, an object parses to an empty `.object`.
+        guard case .object = try text.withUTF8({ bytes in try parse(bytes, keeps: false) }) else {
+            throw ParseError(offset: 0, reason: "expected an object")
         }
     }
 

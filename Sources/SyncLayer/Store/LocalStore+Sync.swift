@@ -7,8 +7,6 @@ struct OutboxEntry: Sendable {
     let attempts: Int
     let failures: Int
     let payloadBytes: Int
-    /// The payload as stored (canonical JSON), so acknowledging needs no re-encoding.
-    let payloadText: String?
 }
 
 /// The store's side of sync: taking batches from the outbox, recording the server's answers,
@@ -43,7 +41,7 @@ extension LocalStore {
                     hlc: statement.text(7) ?? "", createdAt: Date(timeIntervalSince1970: Double(statement.int(8)) / 1000))
                 operation.payloadText = payloadText
                 entries.append(OutboxEntry(seq: statement.int(0), operation: operation, attempts: Int(statement.int(9)),
-                                           failures: Int(statement.int(10)), payloadBytes: size, payloadText: payloadText))
+                                           failures: Int(statement.int(10)), payloadBytes: size))
             }
             context.db.finishStatements()
             // The entries are every pending row from the first seq to the last (read in seq order).
@@ -249,7 +247,7 @@ extension WriteContext {
         // The server's copy after this op, the base of later three-way merges.
         let base: String?
         switch op.kind {
-        case .insert, .update: base = entry.payloadText ?? op.payload.map(JSONText.encode)
+        case .insert, .update: base = op.payloadText ?? op.payload.map(JSONText.encode)
         case .delete: base = nil
         case .patch:
             if var merged = try row.base.map({ try JSONText.parseObject($0) }) {
