@@ -79,7 +79,7 @@ public struct SyncConfig: Sendable {
     public var customBackend: (any SyncBackend)?
     /// Which REST protocol to speak with ``baseURL``. Default: v2 when the server offers it.
     public var protocolVersion: RESTBackend.ProtocolVersion
-    /// How HTTP requests are sent. Default ``URLSessionTransport``.
+    /// How HTTP requests are sent. Default ``defaultTransport()``: libcurl on Linux, `URLSession` elsewhere.
     public var transport: (any HTTPTransport)?
 
     public init(

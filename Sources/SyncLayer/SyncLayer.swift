@@ -47,7 +47,7 @@ public final class SyncLayer: Sendable {
         self.tokens = tokens
         let backend: (any SyncBackend)? = config.customBackend ?? config.baseURL.map {
             RESTBackend(baseURL: $0, tokens: tokens, version: config.protocolVersion,
-                        transport: config.transport ?? URLSessionTransport())
+                        transport: config.transport ?? SyncConfig.defaultTransport())
         }
         // The last successful sync survives restarts.
         let lastSync = try store.read { db in try db.scalarText("SELECT value FROM sl_meta WHERE key = 'last_sync_at'") }

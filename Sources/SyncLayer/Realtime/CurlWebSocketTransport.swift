@@ -65,8 +65,6 @@ final class CurlWebSocketConnection: WebSocketConnection, @unchecked Sendable {
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
     private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 1)
 
-    private static let globalInit: Bool = curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK
-
     init(request: WebSocketRequest, caBundlePath: String?, events: @escaping @Sendable (WebSocketTransportEvent) -> Void) {
         self.request = request
         self.caBundlePath = caBundlePath
@@ -158,7 +156,7 @@ final class CurlWebSocketConnection: WebSocketConnection, @unchecked Sendable {
     }
 
     private func runConnection() -> WebSocketClosure {
-        guard wakeDescriptor >= 0, Self.globalInit, let handle = curl_easy_init() else {
+        guard wakeDescriptor >= 0, Curl.isReady, let handle = curl_easy_init() else {
             return WebSocketClosure(code: nil, wasOpen: false, error: .network("libcurl could not start a connection"))
         }
         io.handle = handle
@@ -207,12 +205,7 @@ final class CurlWebSocketConnection: WebSocketConnection, @unchecked Sendable {
         }
         let code = curl_easy_perform(handle)
         guard code != CURLE_OK else { return nil }
-        let detail = String(cString: errorBuffer)
-        let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-        let tlsCodes: Set<UInt32> = [35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98]
-        let kind: SyncError.Kind = tlsCodes.contains(code.rawValue) ? .tls : .network
-        return WebSocketClosure(code: nil, wasOpen: false,
-                                error: SyncError(kind: kind, code: "CURLE_\(code.rawValue)", message: message, isRetryable: true))
+        return WebSocketClosure(code: nil, wasOpen: false, error: Curl.error(code, detail: errorBuffer))
     }
 
     /// Sends the upgrade request and reads the 101 answer; frames after it go to the decoder.

@@ -32,12 +32,24 @@ public struct HTTPResponse: Sendable, Hashable {
     }
 }
 
-/// Sends HTTP requests. The default is ``URLSessionTransport``; inject your own to add
-/// certificate pinning, a proxy, or a test double.
+/// Sends HTTP requests. The default is ``CurlHTTPTransport`` on Linux and ``URLSessionTransport``
+/// elsewhere; inject your own to add headers, logging, or a test double.
 public protocol HTTPTransport: Sendable {
     /// Sends the request. Throws only when there is no answer (a network failure); any
     /// status code is an answer.
     func send(_ request: HTTPRequest) async throws -> HTTPResponse
+}
+
+extension SyncConfig {
+    /// The transport used when ``transport`` is nil: ``CurlHTTPTransport`` on Linux (see there
+    /// why not `URLSession`), ``URLSessionTransport`` elsewhere.
+    public static func defaultTransport() -> any HTTPTransport {
+        #if canImport(CCurl)
+        CurlHTTPTransport()
+        #else
+        URLSessionTransport()
+        #endif
+    }
 }
 
 /// ``HTTPTransport`` over `URLSession` (FoundationNetworking on Linux).
@@ -70,7 +82,7 @@ public struct URLSessionTransport: HTTPTransport {
         urlRequest.httpBody = request.body
         for (name, value) in request.headers { urlRequest.setValue(value, forHTTPHeaderField: name) }
         let description = "\(request.method) \(request.url.path)"
-        let answer = Answer()
+        let answer = RequestAnswer()
         let session = session
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
@@ -99,7 +111,7 @@ public struct URLSessionTransport: HTTPTransport {
 }
 
 /// The one answer a request gives its caller: the response, or cancellation, whichever is first.
-private final class Answer: Sendable {
+final class RequestAnswer: Sendable {
     private let state = Locked<(continuation: CheckedContinuation<HTTPResponse, any Error>?, done: Bool)>((nil, false))
 
     /// Parks the caller; false (and resumed with cancellation) when it was cancelled already.

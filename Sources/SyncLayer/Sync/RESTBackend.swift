@@ -25,9 +25,9 @@ public final class RESTBackend: SyncBackend {
     ///   - baseURL: the server, e.g. `https://api.example.com` (paths are appended).
     ///   - token: the bearer token.
     ///   - tokenProvider: called for a new token after a 401.
-    ///   - transport: default ``URLSessionTransport``.
+    ///   - transport: default ``SyncConfig/defaultTransport()``.
     public convenience init(baseURL: URL, token: String? = nil, tokenProvider: (@Sendable () async throws -> String)? = nil,
-                            version: ProtocolVersion = .automatic, transport: any HTTPTransport = URLSessionTransport()) {
+                            version: ProtocolVersion = .automatic, transport: any HTTPTransport = SyncConfig.defaultTransport()) {
         self.init(baseURL: baseURL, tokens: TokenStore(token: token, provider: tokenProvider), version: version,
                   transport: transport)
     }

@@ -19,6 +19,8 @@ public struct SyncError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let unauthorized = Kind(rawValue: "unauthorized")
         /// The answer was not what the protocol promises (bad JSON, wrong types).
         public static let invalidResponse = Kind(rawValue: "invalidResponse")
+        /// The request could not be sent as built (a header value with a line break, say).
+        public static let invalidRequest = Kind(rawValue: "invalidRequest")
         /// No backend is configured (`baseURL` is nil and no custom backend).
         public static let notConfigured = Kind(rawValue: "notConfigured")
     }
