@@ -1,5 +1,11 @@
 import Foundation
 
+/// A document: its collection and id.
+struct DocumentKey: Hashable, Sendable {
+    let collection: String
+    let recordID: String
+}
+
 /// A queued operation as the sync engine sees it.
 struct OutboxEntry: Sendable {
     let seq: Int64
@@ -7,6 +13,8 @@ struct OutboxEntry: Sendable {
     let attempts: Int
     let failures: Int
     let payloadBytes: Int
+
+    var document: DocumentKey { DocumentKey(collection: operation.collection, recordID: operation.recordID) }
 }
 
 /// The store's side of sync: taking batches from the outbox, recording the server's answers,
@@ -17,18 +25,26 @@ extension LocalStore {
     /// The oldest pending operations, at most `limit` of them and about `maxBytes` of payload
     /// (always at least one), counted as sent in the same transaction: from here on they are
     /// never folded into or changed, so a retry is byte-for-byte the same operation.
-    func takeBatch(limit: Int, maxBytes: Int) throws -> [OutboxEntry] {
+    ///
+    /// With `after`, the batch starts behind that seq and stops before the first operation of a
+    /// document in `inFlight`: the batch before it has been answered but not yet recorded, and
+    /// recording it may still re-base, reject or re-queue later operations of its own documents.
+    func takeBatch(limit: Int, maxBytes: Int, after: Int64 = 0, inFlight: Set<DocumentKey> = []) throws -> [OutboxEntry] {
         try write { context in
             // `+state`: walk the outbox in seq (rowid) order and stop at `limit`; through the
             // state index SQLite would sort every pending row for each batch.
             let statement = try context.db.statement("""
                 SELECT seq, op_id, collection, record_id, type, payload, base_version, hlc, created_at, attempts, failures
-                FROM sl_outbox WHERE +state = 0 ORDER BY seq LIMIT ?
+                FROM sl_outbox WHERE seq > ? AND +state = 0 ORDER BY seq LIMIT ?
                 """)
-            try statement.bind([.int(Int64(limit))])
+            try statement.bind([.int(after), .int(Int64(limit))])
             var entries: [OutboxEntry] = []
             var bytes = 0
             while try statement.step() {
+                if !inFlight.isEmpty,
+                   inFlight.contains(DocumentKey(collection: statement.text(2) ?? "", recordID: statement.text(3) ?? "")) {
+                    break
+                }
                 let payloadText = statement.isNull(5) ? nil : statement.text(5)
                 let size = (payloadText?.utf8.count ?? 0) + 200
                 if !entries.isEmpty && bytes + size > maxBytes { break }
@@ -72,7 +88,7 @@ extension LocalStore {
                     resolver: (String) -> ConflictResolver) throws -> PushOutcome {
         try write { context in
             var outcome = PushOutcome()
-            var resolvedDocuments = Set<String>()
+            var resolvedDocuments = Set<DocumentKey>()
             let bySeq = Dictionary(uniqueKeysWithValues: entries.map { ($0.operation.opID, $0) })
             for result in results {
                 guard let entry = bySeq[result.opID] else { continue }
@@ -85,8 +101,7 @@ extension LocalStore {
                     outcome.synced += 1
                     outcome.syncedBytes += entry.payloadBytes
                 case .conflict(_, let current):
-                    let key = op.collection + "\u{0}" + op.recordID
-                    if resolvedDocuments.insert(key).inserted {
+                    if resolvedDocuments.insert(entry.document).inserted {
                         try context.resolveConflict(collection: op.collection, id: op.recordID, remote: current,
                                                     resolver: resolver(op.collection), clientID: clientID)
                         outcome.conflicts += 1

@@ -14,7 +14,8 @@ protocol PushChannel: Sendable {
 /// 2. Push: take the oldest pending ops (counted as sent in the same transaction), send them,
 ///    record each answer in one transaction (acknowledged ops leave the outbox together with
 ///    the document's new server version; conflicts are resolved and the result re-queued;
-///    rejected ops are kept as rejected). Repeat while there is progress.
+///    rejected ops are kept as rejected). Repeat while there is progress; the next batch is
+///    sent while the last one's answers are recorded (`pushAll`).
 /// 3. Pull: for each collection, pages from the stored cursor; each page and its cursor commit
 ///    together, so a crash neither skips nor repeats a change.
 ///
@@ -208,29 +209,100 @@ actor SyncEngine {
         return try await body()
     }
 
+    /// Pushes until the outbox is empty or a retryable failure stops it.
+    ///
+    /// Two batches are never in flight together, but sending overlaps with recording: when the
+    /// answer to batch n arrives, batch n+1 is taken and sent, and n's answers are recorded while
+    /// the server works on n+1. Batch n+1 holds no document of batch n (see `takeBatch`), so
+    /// recording n changes nothing that n+1 carries; and this happens only when n's answers leave
+    /// none of n queued, so no document's earlier op can stay behind a later one.
     private func pushAll(_ capabilities: BackendCapabilities) async throws {
         let pending = try store.scalar(sql: "SELECT count(*) FROM sl_outbox WHERE state = 0", bindings: [])
         var budget = pending / max(1, capabilities.maxOpsPerBatch) * 2 + 10  // conflicts re-queue; stop runaway loops
-        while budget > 0 {
+        let limit = capabilities.maxOpsPerBatch, maxBytes = capabilities.maxBodyBytes * 3 / 4
+        var batch = try store.takeBatch(limit: limit, maxBytes: maxBytes)
+        guard !batch.isEmpty else { return }
+        var answer = await send(batch)
+        while true {
             budget -= 1
-            let batch = try store.takeBatch(limit: capabilities.maxOpsPerBatch, maxBytes: capabilities.maxBodyBytes * 3 / 4)
+            var next: (batch: [OutboxEntry], answer: Task<PushAnswer, Never>)?
+            if budget > 0, case .results(let results) = answer, Self.settles(batch, results), let last = batch.last {
+                let following = try store.takeBatch(limit: limit, maxBytes: maxBytes, after: last.seq,
+                                                    inFlight: Set(batch.map(\.document)))
+                if !following.isEmpty {
+                    let request = pushRequest(following)
+                    next = (following, Task.detached { [channel, backend] in
+                        await Self.send(request, channel: channel, backend: backend)
+                    })
+                }
+            }
+            do {
+                try await record(batch, answer)
+            } catch {
+                // Whatever the next batch did on the server is recorded before the error is reported.
+                if let next { try? await record(next.batch, await Self.value(of: next.answer)) }
+                throw error
+            }
+            if let next {
+                batch = next.batch
+                answer = await Self.value(of: next.answer)
+                continue
+            }
+            guard budget > 0 else { return }
+            batch = try store.takeBatch(limit: limit, maxBytes: maxBytes)
             guard !batch.isEmpty else { return }
-            try await push(batch)
+            answer = await send(batch)
         }
     }
 
-    private func push(_ batch: [OutboxEntry]) async throws {
-        let results: [PushResult]
-        let request = PushBatch(clientID: store.clientID, operations: batch.map(\.operation))
+    /// What sending a batch gave: the server's answers, or the failure of the whole request.
+    private enum PushAnswer: Sendable {
+        case results([PushResult])
+        case failure(SyncError)
+    }
+
+    /// Whether the answers leave none of the batch's operations queued; only then may the next
+    /// batch go out before they are recorded (a queued leftover must precede its document's later ops).
+    private static func settles(_ batch: [OutboxEntry], _ results: [PushResult]) -> Bool {
+        results.count == batch.count && !results.contains { if case .retry = $0 { true } else { false } }
+    }
+
+    private func pushRequest(_ batch: [OutboxEntry]) -> PushBatch {
+        PushBatch(clientID: store.clientID, operations: batch.map(\.operation))
+    }
+
+    private func send(_ batch: [OutboxEntry]) async -> PushAnswer {
+        await Self.send(pushRequest(batch), channel: channel, backend: backend)
+    }
+
+    /// Over the realtime channel when it can take the batch, else over HTTP with the same op ids
+    /// (whatever the channel delivered is a duplicate there).
+    private static func send(_ request: PushBatch, channel: (any PushChannel)?, backend: any SyncBackend) async -> PushAnswer {
         do {
-            if let channel, let answered = try? await channel.push(request) {
-                results = answered
-            } else {
-                // The same ops (same ids) over HTTP: whatever the channel delivered is a duplicate.
-                results = try await backend.push(request)
-            }
+            if let channel, let answered = try? await channel.push(request) { return .results(answered) }
+            return .results(try await backend.push(request))
         } catch {
-            let error = SyncEngine.syncError(error)
+            return .failure(syncError(error))
+        }
+    }
+
+    /// The task's answer; cancelling the waiter cancels the request.
+    private static func value(of task: Task<PushAnswer, Never>) async -> PushAnswer {
+        await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+    }
+
+    /// Sends one batch and records its answers (the path of split batches).
+    private func push(_ batch: [OutboxEntry]) async throws {
+        try await record(batch, await send(batch))
+    }
+
+    /// Records a batch's answers in one transaction and reports a retryable failure by throwing.
+    private func record(_ batch: [OutboxEntry], _ answer: PushAnswer) async throws {
+        let results: [PushResult]
+        switch answer {
+        case .results(let answered):
+            results = answered
+        case .failure(let error):
             if !error.isRetryable && error.kind == .http && batch.count > 1 {
                 // The server refused the whole batch: split it to find the operation at fault.
                 let middle = batch.count / 2
