@@ -54,8 +54,12 @@ public struct APIError: Error, Sendable, Equatable {
 extension Response {
     /// A JSON answer in canonical encoding, written in one piece.
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
-        let bytes = value.encodedBytes
-        return Response(
+        json(bytes: value.encodedBytes, status: status)
+    }
+
+    /// A JSON answer already encoded.
+    static func json(bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8", .contentLength: String(bytes.count)],
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))

@@ -92,15 +92,22 @@ extension JSONValue {
             }
             output.append(UInt8(ascii: "]"))
         case .object(let members):
-            output.append(UInt8(ascii: "{"))
-            for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
-                Self.writeString(member.key, into: &output)
-                output.append(UInt8(ascii: ":"))
-                member.value.write(into: &output)
-            }
-            output.append(UInt8(ascii: "}"))
+            Self.writeObject(members.sorted(by: { $0.key < $1.key }), into: &output)
         }
+    }
+
+    /// Appends an object whose members are already in key order (canonical when they are sorted).
+    static func writeObject(_ members: some Sequence<(key: String, value: JSONValue)>, into output: inout [UInt8]) {
+        output.append(UInt8(ascii: "{"))
+        var first = true
+        for member in members {
+            if !first { output.append(UInt8(ascii: ",")) }
+            first = false
+            writeString(member.key, into: &output)
+            output.append(UInt8(ascii: ":"))
+            member.value.write(into: &output)
+        }
+        output.append(UInt8(ascii: "}"))
     }
 
     /// Appends `text` as a JSON string: `"` and `\\` escaped, control characters as `\n`, `\r`, `\t` or

@@ -107,28 +107,40 @@ public struct AppliedWrite: Sendable, Equatable {
 extension WriteOutcome {
     /// The v2 per-op result object (PROTOCOL.md §4.1).
     public func resultJSON(opID: String, collection: String, recordID: String) -> JSONValue {
-        var object: [String: JSONValue] = [
-            "opId": .string(opID), "collection": .string(collection), "recordId": .string(recordID),
+        .object(Dictionary(uniqueKeysWithValues: resultMembers(opID: opID, collection: collection, recordID: recordID)))
+    }
+
+    /// Appends the result object's canonical encoding, without building a dictionary (a push answers
+    /// thousands of ops).
+    func writeResult(opID: String, collection: String, recordID: String, into output: inout [UInt8]) {
+        JSONValue.writeObject(resultMembers(opID: opID, collection: collection, recordID: recordID), into: &output)
+    }
+
+    /// The result object's members in key order.
+    private func resultMembers(opID: String, collection: String, recordID: String) -> [(key: String, value: JSONValue)] {
+        var members: [(key: String, value: JSONValue)] = [
+            ("collection", .string(collection)), ("opId", .string(opID)), ("recordId", .string(recordID)),
         ]
         switch self {
         case .applied(let write), .duplicate(let write):
-            if case .applied = self { object["status"] = "applied" } else { object["status"] = "duplicate" }
-            object["version"] = .int(write.version)
-            object["seq"] = .int(write.seq)
-            object["updatedAt"] = .string(Timestamp.format(milliseconds: write.updatedAt))
-            object["deleted"] = .bool(write.deleted)
-            if let hlc = write.unchangedHLC { object["hlc"] = .string(hlc) }
+            members += [
+                ("status", .string(self.isDuplicate ? "duplicate" : "applied")), ("version", .int(write.version)),
+                ("seq", .int(write.seq)), ("updatedAt", .string(Timestamp.format(milliseconds: write.updatedAt))),
+                ("deleted", .bool(write.deleted)),
+            ]
+            if let hlc = write.unchangedHLC { members.append(("hlc", .string(hlc))) }
         case .conflict(let current):
-            object["status"] = "conflict"
-            object["current"] = current?.v2JSON ?? .null
+            members += [("status", "conflict"), ("current", current?.v2JSON ?? .null)]
         case .rejected(let code, let message):
-            object["status"] = "rejected"
-            object["code"] = .string(code)
-            object["message"] = .string(message)
+            members += [("status", "rejected"), ("code", .string(code)), ("message", .string(message))]
         case .recordNotFound:
-            object["status"] = "conflict"
-            object["current"] = .null
+            members += [("status", "conflict"), ("current", .null)]
         }
-        return .object(object)
+        members.sort { $0.key < $1.key }
+        return members
+    }
+
+    private var isDuplicate: Bool {
+        if case .duplicate = self { true } else { false }
     }
 }
