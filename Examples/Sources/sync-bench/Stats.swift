@@ -58,6 +58,17 @@ enum Format {
     static func megabytes(_ kib: Int) -> String { String(format: "%.0f MB", Double(kib) / 1024) }
 }
 
+/// CPU time of this process, from getrusage.
+enum CPU {
+    /// User and system CPU time this process has used, in seconds (every thread).
+    static var seconds: Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        func value(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return value(usage.ru_utime) + value(usage.ru_stime)
+    }
+}
+
 /// Resident memory of this process, from /proc/self/status.
 enum Memory {
     /// VmHWM, the peak resident set, in KiB.

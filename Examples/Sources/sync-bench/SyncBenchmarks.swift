@@ -13,12 +13,13 @@ struct SyncBenchmarks {
     }
 
     static func client(_ server: InProcessServer, path: String, collections: [String] = ["bench"],
-                       version: RESTBackend.ProtocolVersion = .v2, realtime: Bool = false) async throws -> SyncLayer {
+                       version: RESTBackend.ProtocolVersion = .v2, realtime: Bool = false,
+                       transport: (any HTTPTransport)? = nil) async throws -> SyncLayer {
         try await SyncLayer(config: SyncConfig(
             baseURL: URL(string: server.baseURL)!, collections: collections, authToken: token,
             enableAutoSync: realtime, enableRealtimeSync: realtime,
             websocketURL: realtime ? URL(string: server.webSocketURL)! : nil,
-            storage: .file(path), protocolVersion: version))
+            storage: .file(path), protocolVersion: version, transport: transport))
     }
 
     /// Queues `count` inserts in an offline store (in transactions of 10 k).
@@ -34,11 +35,19 @@ struct SyncBenchmarks {
         await sync.close()
     }
 
+    /// A drain's rate and the CPU time the whole process (client and in-process server) spent per op.
+    struct Drain {
+        var opsPerSecond: Double
+        var cpuPerOp: Double
+    }
+
     /// Opens the queued store against the server and times until the outbox is empty (the pull
-    /// that `syncNow` does after pushing is not timed). Returns ops/s.
-    static func drain(server: InProcessServer, path: String, count: Int, version: RESTBackend.ProtocolVersion) async throws -> Double {
-        let sync = try await client(server, path: path, version: version)
+    /// that `syncNow` does after pushing is not timed).
+    static func drain(server: InProcessServer, path: String, count: Int, version: RESTBackend.ProtocolVersion,
+                      transport: (any HTTPTransport)? = nil) async throws -> Drain {
+        let sync = try await client(server, path: path, version: version, transport: transport)
         let start = ContinuousClock.now
+        let cpuStart = CPU.seconds
         let run = Task { try await sync.syncNow() }
         // Polled every 100 ms: a count of the pending rows holds the store's lock for a few ms.
         var polls = 0
@@ -48,11 +57,12 @@ struct SyncBenchmarks {
             if polls > 6_000 { throw BenchFailure("drain (\(version)) did not finish in 10 minutes") }
         }
         let seconds = (ContinuousClock.now - start).seconds
+        let cpu = CPU.seconds - cpuStart
         try await run.value
         let counts = try await sync.outboxCounts()
         await sync.close()
         guard counts.rejected == 0, counts.failed == 0 else { throw BenchFailure("drain (\(version)): \(counts)") }
-        return Double(count) / seconds
+        return Drain(opsPerSecond: Double(count) / seconds, cpuPerOp: cpu / Double(count))
     }
 
     // MARK: P5 and P6
@@ -63,20 +73,22 @@ struct SyncBenchmarks {
         let count = parameters.drainCount, v1Count = parameters.drainV1Count
         var v2 = Samples(), v1 = Samples(), pull = Samples()
         var drainPeakKiB = 0, pullPeakKiB = 0, pullBaseKiB = 0
-        var probe = ""
+        var cpuPerOp = Samples()
+        var viaURLSession: Drain?
         for _ in 0..<parameters.syncRepetitions {
             let folder = try TempFolder("p5")
             // v1 first (smaller), on its own server.
             let v1Server = try await Self.startServer(folder, "server-v1.sqlite")
             try await Self.seedOutbox(path: folder.file("v1.sqlite"), count: v1Count)
-            v1.add(try await Self.drain(server: v1Server, path: folder.file("v1.sqlite"), count: v1Count, version: .v1))
+            v1.add(try await Self.drain(server: v1Server, path: folder.file("v1.sqlite"), count: v1Count, version: .v1).opsPerSecond)
             await v1Server.stop()
 
             let server = try await Self.startServer(folder, "server-v2.sqlite")
-            if probe.isEmpty { probe = await HTTPProbe.note(baseURL: server.baseURL, token: Self.token, bytes: 64 * 1024) }
             try await Self.seedOutbox(path: folder.file("v2.sqlite"), count: count)
             Memory.resetPeak()
-            v2.add(try await Self.drain(server: server, path: folder.file("v2.sqlite"), count: count, version: .v2))
+            let drained = try await Self.drain(server: server, path: folder.file("v2.sqlite"), count: count, version: .v2)
+            v2.add(drained.opsPerSecond)
+            cpuPerOp.add(drained.cpuPerOp)
             drainPeakKiB = max(drainPeakKiB, Memory.peakKiB)
 
             if runP6 {
@@ -87,6 +99,16 @@ struct SyncBenchmarks {
                 pullPeakKiB = max(pullPeakKiB, child.peakKiB)
                 pull.add(Double(count) / child.seconds)
             }
+            #if os(Linux)
+            if viaURLSession == nil {
+                // The transport the SDK replaced on Linux, on a fifth of the ops (see CurlHTTPTransport),
+                // after P6 so its documents are not pulled.
+                let fifth = max(1_000, count / 5)
+                try await Self.seedOutbox(path: folder.file("urlsession.sqlite"), count: fifth)
+                viaURLSession = try await Self.drain(server: server, path: folder.file("urlsession.sqlite"), count: fifth,
+                                                     version: .v2, transport: URLSessionTransport())
+            }
+            #endif
             await server.stop()
         }
         let ratio = v2.median / v1.median
@@ -96,7 +118,10 @@ struct SyncBenchmarks {
             baseline: "v1 per-record, \(v1Count) ops as a rate: \(Format.rateSpread(v1))",
             ratio: String(format: "%.1f× v1", ratio), target: "≥ 20k ops/s, ≥ 20× v1",
             pass: v2.median >= 20_000 && ratio >= 20,
-            notes: "peak RSS during the v2 drain \(Format.megabytes(drainPeakKiB)) (client + in-process server); \(probe)")]
+            notes: "peak RSS during the v2 drain \(Format.megabytes(drainPeakKiB)) (client + in-process server); "
+                + "CPU of the whole process per op \(Format.time(cpuPerOp.median))"
+                + (viaURLSession.map { "; the same drain (a fifth of the ops) through URLSessionTransport: "
+                    + "\(Format.rate($0.opsPerSecond)), CPU per op \(Format.time($0.cpuPerOp))" } ?? ""))]
         if runP6 {
             rows.append(ResultRow(
                 id: "P6", measure: "initial pull of \(count) docs into an empty store",
