@@ -62,7 +62,7 @@ final class KillPoint: Sendable {
 
 /// The default transport, with the named kill points around push and pull requests.
 struct KillingTransport: HTTPTransport {
-    let base = URLSessionTransport()
+    let base = SyncConfig.defaultTransport()
     let killPoint: KillPoint
 
     func send(_ request: HTTPRequest) async throws -> HTTPResponse {

@@ -13,7 +13,7 @@ final class RecordingTransport: HTTPTransport {
         let status: Int?
     }
 
-    private let base = URLSessionTransport()
+    private let base = SyncConfig.defaultTransport()
     private let log = Mutex<[Exchange]>([])
 
     var exchanges: [Exchange] { log.withLock { $0 } }

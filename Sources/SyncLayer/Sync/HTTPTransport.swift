@@ -43,11 +43,12 @@ public protocol HTTPTransport: Sendable {
 extension SyncConfig {
     /// The transport used when ``transport`` is nil: ``CurlHTTPTransport`` on Linux (see there
     /// why not `URLSession`), ``URLSessionTransport`` elsewhere.
-    public static func defaultTransport() -> any HTTPTransport {
+    /// - Parameter timeout: per-request timeout in seconds.
+    public static func defaultTransport(timeout: TimeInterval = 30) -> any HTTPTransport {
         #if canImport(CCurl)
-        CurlHTTPTransport()
+        CurlHTTPTransport(timeout: timeout)
         #else
-        URLSessionTransport()
+        URLSessionTransport(timeout: timeout)
         #endif
     }
 }

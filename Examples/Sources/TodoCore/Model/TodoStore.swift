@@ -29,7 +29,7 @@ final class TodoStore: Sendable {
             enableAutoSync: autoSync,
             conflictStrategy: server?.strategy ?? .lastWriteWins, enableRealtimeSync: server != nil && realtime != nil,
             websocketURL: server == nil ? nil : realtime, websocketReconnectDelay: reconnectDelay, storage: storage,
-            logger: logger, transport: URLSessionTransport(timeout: 10))
+            logger: logger, transport: SyncConfig.defaultTransport(timeout: 10))
         do {
             return TodoStore(sync: try await SyncLayer(config: config), server: server)
         } catch let error as SyncLayerError where error.code == .invalidConfiguration {

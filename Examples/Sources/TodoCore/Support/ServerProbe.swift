@@ -16,7 +16,7 @@ struct ServerProbe: Sendable {
 
     /// Asks the server; never throws (an unreachable server is an answer here).
     static func probe(_ server: ServerSettings, timeout: TimeInterval = 5) async -> ServerProbe {
-        let transport = URLSessionTransport(timeout: timeout)
+        let transport = SyncConfig.defaultTransport(timeout: timeout)
         let url = server.url.appendingPathComponent(".well-known").appendingPathComponent("synclayer")
         var headers = ["Accept": "application/json"]
         if let token = server.token { headers["Authorization"] = "Bearer \(token)" }
