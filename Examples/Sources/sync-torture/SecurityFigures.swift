@@ -111,7 +111,8 @@ enum SecurityFigures {
         do {
             try await sdk.syncNow()
         } catch let error as SyncError {
-            refused = error.kind == .network
+            // `.tls` from libcurl (Linux); URLSession reports the same refusal as `.network`.
+            refused = error.kind == .tls || error.kind == .network
             detail = "\(error)".prefix(120).description
         }
         await sdk.close()
