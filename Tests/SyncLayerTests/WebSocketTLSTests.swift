@@ -4,7 +4,7 @@ import Foundation
 import Testing
 @testable import SyncLayer
 
-private let tlsToolsAvailable = ["openssl", "python3"].allSatisfy { tool in
+let tlsToolsAvailable = ["openssl", "python3"].allSatisfy { tool in
     (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").contains {
         FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)")
     }
@@ -54,6 +54,9 @@ struct WebSocketTLSTests {
     /// A TLS WebSocket echo server in a Python child process; it offers h2 in ALPN and hangs up
     /// on a client that takes it, so the test also proves we ask for http/1.1 only.
     ///
+    /// `script` may be another Python server that takes the same arguments (certificate, key),
+    /// prints its port and ends the same way.
+    ///
     /// It ends when its standard input closes (``stop()``, or this process dying) and after a
     /// minute at most: a test process may block signals its children inherit.
     final class TLSEchoServer: Sendable {
@@ -62,9 +65,9 @@ struct WebSocketTLSTests {
         private let input: Pipe
         private let exited = AsyncLog<Int32>()
 
-        init(certificate: String, key: String, directory: TemporaryDirectory) throws {
+        init(certificate: String, key: String, directory: TemporaryDirectory, script source: String = TLSEchoServer.script) throws {
             let script = directory.path("server.py")
-            try Self.script.write(toFile: script, atomically: true, encoding: .utf8)
+            try source.write(toFile: script, atomically: true, encoding: .utf8)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["python3", script, certificate, key]

@@ -121,57 +121,26 @@ final class WebSocketTestServer: Sendable {
         var echo = true
     }
 
-    let port: Int
     let log = AsyncLog<Event>()
     let behavior = Locked(Behavior())
-    private let listener: Int32
+    private let listener: LoopbackListener
     private let connections = Locked<[Int: TestConnection]>([:])
-    private let threads = DispatchGroup()
-    private let stopped = Locked(false)
 
+    var port: Int { listener.port }
     var url: URL { URL(string: "ws://127.0.0.1:\(port)/ws")! }
 
     init() throws {
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard listener >= 0 else { throw POSIXError(.EMFILE) }
-        self.listener = listener
-        var yes: Int32 = 1
-        setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        listener = try LoopbackListener()
+        listener.start { [self] socket, index in
+            let connection = TestConnection(fd: socket, index: index, server: self)
+            connections.withLock { $0[index] = connection }
+            connection.run()
         }
-        guard bound == 0, listen(listener, 16) == 0 else {
-            Glibc.close(listener)
-            throw POSIXError(.EADDRINUSE)
-        }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
-        }
-        port = Int(UInt16(bigEndian: address.sin_port))
-        threads.enter()
-        let thread = Thread { [self] in
-            acceptLoop()
-            threads.leave()
-        }
-        thread.start()
     }
 
     /// Stops accepting, drops every connection and waits for every server thread to end.
     func stop() async {
-        let alreadyStopped = stopped.withLock { stopped in
-            defer { stopped = true }
-            return stopped
-        }
-        guard !alreadyStopped else { return }
-        shutdown(listener, Int32(SHUT_RDWR))
-        for connection in connections.withLock({ Array($0.values) }) { connection.drop() }
-        await withCheckedContinuation { continuation in threads.notify(queue: .global()) { continuation.resume() } }
-        Glibc.close(listener)
+        await listener.stop()
     }
 
     func connection(_ index: Int) -> TestConnection? { connections.withLock { $0[index] } }
@@ -192,34 +161,6 @@ final class WebSocketTestServer: Sendable {
     func waitFor(_ event: Event) async throws {
         try await log.wait { $0.contains(event) }
     }
-
-    // MARK: Threads
-
-    private func acceptLoop() {
-        var index = 0
-        while true {
-            let fd = accept(listener, nil, nil)
-            guard fd >= 0 else {
-                if errno == EINTR { continue }
-                return
-            }
-            if stopped.withLock({ $0 }) {
-                Glibc.close(fd)
-                return
-            }
-            var yes: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &yes, socklen_t(MemoryLayout<Int32>.size))
-            let connection = TestConnection(fd: fd, index: index, server: self)
-            connections.withLock { $0[index] = connection }
-            index += 1
-            threads.enter()
-            let thread = Thread { [self] in
-                connection.run()
-                threads.leave()
-            }
-            thread.start()
-        }
-    }
 }
 
 /// One server-side connection; its thread reads, any thread may write.
@@ -227,7 +168,8 @@ final class TestConnection: Sendable {
     let index: Int
     private let fd: Int32
     private let server: WebSocketTestServer
-    /// Guards writes; `closeSent` once our close frame is out, `finished` once the fd is closed.
+    /// Guards writes; `closeSent` once our close frame is out, `finished` once ``run()`` returned
+    /// (the listener closes the fd after that).
     private let writeLock = Locked((closeSent: false, finished: false))
 
     fileprivate init(fd: Int32, index: Int, server: WebSocketTestServer) {
@@ -272,7 +214,7 @@ final class TestConnection: Sendable {
         defer {
             writeLock.withLock { state in
                 state.finished = true
-                Glibc.close(fd)
+                shutdown(fd, Int32(SHUT_RDWR))  // the client sees the end now; the listener closes the fd
             }
             server.log.append(.disconnected(index: index))
         }

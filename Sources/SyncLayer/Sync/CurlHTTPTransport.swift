@@ -65,7 +65,8 @@ public final class CurlHTTPTransport: HTTPTransport {
     }
 
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        for (name, value) in request.headers where (name + value).contains(where: { $0 == "\r" || $0 == "\n" }) {
+        // Checked on bytes: "\r\n" is one Character, equal neither to "\r" nor to "\n".
+        for (name, value) in request.headers where (name + value).utf8.contains(where: { $0 == 13 || $0 == 10 }) {
             throw SyncError(kind: .invalidRequest, message: "the header \(name.debugDescription) contains a line break",
                             isRetryable: false)
         }
