@@ -65,10 +65,10 @@ public final class CurlHTTPTransport: HTTPTransport {
     }
 
     public func send(_ request: HTTPRequest) async throws -> HTTPResponse {
-        // Checked on bytes: "\r\n" is one Character, equal neither to "\r" nor to "\n".
-        for (name, value) in request.headers where (name + value).utf8.contains(where: { $0 == 13 || $0 == 10 }) {
-            throw SyncError(kind: .invalidRequest, message: "the header \(name.debugDescription) contains a line break",
-                            isRetryable: false)
+        for (name, value) in request.headers {
+            if let problem = Self.headerProblem(name: name, value: value) {
+                throw SyncError(kind: .invalidRequest, message: "the header \(name.debugDescription) \(problem)", isRetryable: false)
+            }
         }
         let exchange = Exchange(request)
         let answer = RequestAnswer()
@@ -81,6 +81,19 @@ public final class CurlHTTPTransport: HTTPTransport {
             exchange.cancelled.withLock { $0 = true }
             DispatchQueue.global().async { answer.finish(.failure(CancellationError())) }
         }
+    }
+
+    /// Why a header cannot be sent as is, or nil. Checked on bytes ("\r\n" is one Character): a name
+    /// must be an HTTP token (RFC 9110 §5.6.2); a value must hold no CR, LF or NUL, which would end
+    /// the header early or let it smuggle in another.
+    static func headerProblem(name: String, value: String) -> String? {
+        let tokenSymbols = Set("!#$%&'*+-.^_`|~".utf8)
+        let isToken = !name.isEmpty && name.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte | 0x20 >= 0x61 && byte | 0x20 <= 0x7A) || tokenSymbols.contains(byte)
+        }
+        if !isToken { return "is not a valid header name" }
+        if value.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }) { return "contains a line break or NUL" }
+        return nil
     }
 
     // MARK: On the request's thread
