@@ -75,6 +75,7 @@ struct SyncBenchmarks {
         var drainPeakKiB = 0, pullPeakKiB = 0, pullBaseKiB = 0
         var cpuPerOp = Samples()
         var viaURLSession: Drain?
+        var pullViaURLSession: Double?
         for _ in 0..<parameters.syncRepetitions {
             let folder = try TempFolder("p5")
             // v1 first (smaller), on its own server.
@@ -98,6 +99,13 @@ struct SyncBenchmarks {
                 pullBaseKiB = max(pullBaseKiB, child.baseKiB)
                 pullPeakKiB = max(pullPeakKiB, child.peakKiB)
                 pull.add(Double(count) / child.seconds)
+                #if os(Linux)
+                if pullViaURLSession == nil {
+                    let other = try await Self.pullInChildProcess(baseURL: server.baseURL, path: folder.file("pull-urlsession.sqlite"),
+                                                                  viaURLSession: true)
+                    pullViaURLSession = Double(other.pulled) / other.seconds
+                }
+                #endif
             }
             #if os(Linux)
             if viaURLSession == nil {
@@ -128,7 +136,8 @@ struct SyncBenchmarks {
                 ours: "\(Format.rateSpread(pull)), peak RSS \(Format.megabytes(pullPeakKiB))",
                 baseline: "—", ratio: "—", target: "≥ 50k docs/s, ≤ 150 MB",
                 pass: pull.median >= 50_000 && pullPeakKiB <= 150 * 1024,
-                notes: "measured in a child process that only pulls (the server stays in this one); its RSS before the pull \(Format.megabytes(pullBaseKiB))"))
+                notes: "measured in a child process that only pulls (the server stays in this one); its RSS before the pull \(Format.megabytes(pullBaseKiB))"
+                    + (pullViaURLSession.map { "; the same pull through URLSessionTransport: \(Format.rate($0))" } ?? "")))
         }
         return rows
     }
@@ -142,10 +151,10 @@ struct SyncBenchmarks {
     }
 
     /// Runs this executable as `--p6-child URL PATH` and reads its one-line JSON report.
-    static func pullInChildProcess(baseURL: String, path: String) async throws -> ChildPull {
+    static func pullInChildProcess(baseURL: String, path: String, viaURLSession: Bool = false) async throws -> ChildPull {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        process.arguments = ["--p6-child", baseURL, path]
+        process.arguments = ["--p6-child", baseURL, path] + (viaURLSession ? ["urlsession"] : [])
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
@@ -164,10 +173,10 @@ struct SyncBenchmarks {
     }
 
     /// The child's side: a new empty store pulls everything from `baseURL`.
-    static func runChildPull(baseURL: String, path: String) async throws {
+    static func runChildPull(baseURL: String, path: String, viaURLSession: Bool) async throws {
         let sync = try await SyncLayer(config: SyncConfig(
             baseURL: URL(string: baseURL)!, collections: ["bench"], authToken: token, enableAutoSync: false,
-            storage: .file(path), protocolVersion: .v2))
+            storage: .file(path), protocolVersion: .v2, transport: viaURLSession ? URLSessionTransport() : nil))
         let base = Memory.currentKiB
         let start = ContinuousClock.now
         try await sync.syncNow()

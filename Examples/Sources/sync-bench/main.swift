@@ -5,10 +5,11 @@
 // Exit code 0 even when a target is missed (this is a report); non-zero only when a benchmark fails.
 import Foundation
 
-if CommandLine.arguments.count == 4, CommandLine.arguments[1] == "--p6-child" {
+if (4...5).contains(CommandLine.arguments.count), CommandLine.arguments[1] == "--p6-child" {
     // P6 measured in a fresh process (see SyncBenchmarks.pullInChildProcess).
     do {
-        try await SyncBenchmarks.runChildPull(baseURL: CommandLine.arguments[2], path: CommandLine.arguments[3])
+        try await SyncBenchmarks.runChildPull(baseURL: CommandLine.arguments[2], path: CommandLine.arguments[3],
+                                              viaURLSession: CommandLine.arguments.count == 5)
         exit(0)
     } catch {
         FileHandle.standardError.write(Data("sync-bench --p6-child failed: \(error)\n".utf8))

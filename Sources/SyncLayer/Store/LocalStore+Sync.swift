@@ -245,6 +245,26 @@ extension WriteContext {
             emit(SyncEvent(.operationSynced, collection: op.collection, recordID: op.recordID,
                            metadata: ["operationType": .string(op.kind.rawValue), "version": version.map { .int($0) } ?? .null]))
         }
+        if let version, op.kind == .insert || op.kind == .update {
+            // The common case, in two statements and without reading the row: the server's copy is
+            // the op's payload, and the document is synced unless later ops of it are queued.
+            let document: [SQLValue] = [.text(op.collection), .text(op.recordID)]
+            if rebasesLaterOps {
+                // Later ops of this document that were never sent now build on the new version.
+                try db.run("""
+                    UPDATE sl_outbox SET base_version = ?
+                    WHERE collection = ? AND record_id = ? AND seq > ? AND attempts = 0 AND state = 0
+                    """, [.int(Int64(version))] + document + [.int(entry.seq)])
+            }
+            try db.run("""
+                UPDATE sl_documents SET server_version = ?, base = ?, sync_state = CASE
+                    WHEN EXISTS (SELECT 1 FROM sl_outbox WHERE collection = ?3 AND record_id = ?4 AND +state = 0) THEN sync_state
+                    ELSE 0 END
+                WHERE collection = ?3 AND id = ?4
+                """, [.int(Int64(version)), (op.payloadText ?? op.payload.map(JSONText.encode)).map(SQLValue.text) ?? .null]
+                    + document)
+            return
+        }
         guard let row = try syncedRow(op.collection, id: op.recordID) else { return }
         let remaining = try pendingCount(op.collection, id: op.recordID)
         let serverVersion = version.map(Int64.init) ?? row.serverVersion
