@@ -1,3 +1,4 @@
+import GRDB
 import Testing
 @testable import SyncServer
 
@@ -118,6 +119,43 @@ import Testing
         #expect(outcomes[0] == .duplicate(AppliedWrite(collection: "todos", recordID: "r1", version: 1, seq: 1, updatedAt: 1_000, deleted: false)))
         #expect(Self.applied(outcomes[1])?.seq == 3)
         #expect(Self.applied(outcomes[1])?.updatedAt == 1_002)
+    }
+
+    /// A database written by the first schema (seq indexed twice) opens with its records, their seqs and
+    /// the dedup rows intact, and keeps one index on seq.
+    @Test func aFirstSchemaDatabaseMigratesWithItsRecords() async throws {
+        let path = temporaryDatabasePath()
+        let fingerprint = Self.insert("o1", "r1").fingerprint(payloadText: #"{"n":1}"#)
+        do {
+            let old = try DatabaseQueue(path: path)
+            try SQLiteSyncStore.migrator.migrate(old, upTo: "v1")
+            try await old.write { db in
+                try db.execute(sql: """
+                    INSERT INTO records (\(RecordRow.columns)) VALUES
+                        ('todos', 'r1', '{"n":1}', 1, 1, 1000, NULL, 'c1', 'o1', 1),
+                        ('todos', 'r2', '{"n":2}', 3, 2, 1001, NULL, 'c1', 'o2', 0);
+                    INSERT INTO applied_ops (op_id, client_id, fingerprint, collection, record_id, version, seq, updated_at,
+                                             deleted, applied_at)
+                    VALUES ('o1', 'c1', '\(fingerprint)', 'todos', 'r1', 1, 1, 1000, 0, 1000);
+                    UPDATE meta SET value = '2' WHERE key = 'last_seq';
+                    UPDATE meta SET value = '1001' WHERE key = 'last_updated_at';
+                    """)
+            }
+        }
+        let store = try Self.frozenStore(path: path)
+        let page = try await store.changes(in: "todos", after: 0, limit: 10)
+        #expect(page.records.map(\.recordID) == ["r1", "r2"])
+        #expect(page.records.map(\.seq) == [1, 2])
+        #expect(page.records.map(\.version) == [1, 3])
+        let indexes = try await store.writer.read { db in
+            try Row.fetchAll(db, sql: "PRAGMA index_list(records)").map { (name: $0["name"] as String, unique: $0["unique"] as Bool) }
+        }
+        #expect(indexes.filter { $0.name.hasPrefix("sqlite_autoindex") && $0.unique }.count == 1)  // the primary key
+        #expect(indexes.contains { $0.name == "records_by_seq" && $0.unique })
+        #expect(indexes.contains { $0.name == "records_by_time" })
+        let outcomes = try await store.write([Self.insert("o1", "r1"), Self.insert("o3", "r3")], limits: DocumentLimits())
+        #expect(outcomes[0] == .duplicate(AppliedWrite(collection: "todos", recordID: "r1", version: 1, seq: 1, updatedAt: 1_000, deleted: false)))
+        #expect(Self.applied(outcomes[1])?.seq == 3)
     }
 
     @Test func commitsAreDurableAndCheckpointsWaitForALargeWAL() async throws {

@@ -50,7 +50,7 @@ public final class SQLiteSyncStore: SyncStore {
         Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
     }
 
-    private static var migrator: DatabaseMigrator {
+    static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.execute(sql: """
@@ -83,6 +83,31 @@ public final class SQLiteSyncStore: SyncStore {
                 ) WITHOUT ROWID;
                 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
                 INSERT INTO meta (key, value) VALUES ('last_seq', '0'), ('last_updated_at', '0');
+                """)
+        }
+        migrator.registerMigration("v2: one index on seq") { db in
+            // v1 kept seq twice: a UNIQUE constraint (an index of its own) and records_by_seq, the one
+            // every query uses. Each write paid for both. seq is unique by construction (one counter,
+            // advanced in the write transaction); records_by_seq, now UNIQUE, still checks it.
+            try db.execute(sql: """
+                CREATE TABLE records_v2 (
+                    collection TEXT NOT NULL,
+                    record_id TEXT NOT NULL,
+                    data TEXT,
+                    version INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    hlc TEXT,
+                    client_id TEXT,
+                    op_id TEXT,
+                    created INTEGER NOT NULL,
+                    PRIMARY KEY (collection, record_id)
+                ) WITHOUT ROWID;
+                INSERT INTO records_v2 (\(RecordRow.columns)) SELECT \(RecordRow.columns) FROM records;
+                DROP TABLE records;
+                ALTER TABLE records_v2 RENAME TO records;
+                CREATE UNIQUE INDEX records_by_seq ON records (collection, seq);
+                CREATE INDEX records_by_time ON records (collection, updated_at);
                 """)
         }
         return migrator
