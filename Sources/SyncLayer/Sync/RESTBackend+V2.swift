@@ -3,23 +3,7 @@ import Foundation
 /// Protocol v2: `POST /v2/push` and `GET /v2/pull` (doc/PROTOCOL.md §4).
 extension RESTBackend {
     func pushV2(_ batch: PushBatch) async throws -> [PushResult] {
-        // Written by hand so a queued op's stored payload text goes out as it is, not re-encoded.
-        var body = #"{"clientId":"# + JSONText.encode(.string(batch.clientID)) + #","ops":["#
-        for (index, op) in batch.operations.enumerated() {
-            if index > 0 { body += "," }
-            let envelope: JSONValue = [
-                "opId": .string(op.opID), "collection": .string(op.collection), "recordId": .string(op.recordID),
-                "type": .string(op.kind.rawValue), "hlc": .string(op.hlc),
-                "baseVersion": op.baseVersion.map { .int($0) } ?? .null,
-            ]
-            body += JSONText.encode(envelope).dropLast()  // without its closing brace
-            if let payload = op.payloadText ?? op.payload.map({ JSONText.encode(.object($0)) }) {
-                body += #","payload":"# + payload
-            }
-            body += "}"
-        }
-        body += "]}"
-        let response = try await send("POST", try url("/v2/push"), bodyText: body)
+        let response = try await send("POST", try url("/v2/push"), encodedBody: Self.pushBody(batch))
         guard (200..<300).contains(response.status) else { throw RESTBackend.error(from: response) }
         guard let results = try RESTBackend.jsonBody(response)["results"]?.arrayValue else {
             throw SyncError.invalidResponse("push answer without results", status: response.status)
@@ -28,6 +12,39 @@ extension RESTBackend {
             throw SyncError.invalidResponse("push answered \(results.count) results for \(batch.operations.count) ops")
         }
         return try zip(batch.operations, results).map { op, result in try RESTBackend.pushResult(result, for: op) }
+    }
+
+    /// The push request body, written member by member in key order: a queued op's stored payload
+    /// text goes out as it is, and no envelope dictionary is built per op.
+    static func pushBody(_ batch: PushBatch) -> Data {
+        var body: [UInt8] = []
+        body.reserveCapacity(64 + batch.operations.reduce(0) { $0 + 200 + ($1.payloadText?.utf8.count ?? 100) })
+        func member(_ name: String, _ text: String) {
+            body.append(contentsOf: name.utf8)
+            JSONText.writeString(text, into: &body)
+        }
+        member(#"{"clientId":"#, batch.clientID)
+        body.append(contentsOf: #","ops":["#.utf8)
+        for (index, op) in batch.operations.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body.append(contentsOf: #"{"baseVersion":"#.utf8)
+            body.append(contentsOf: (op.baseVersion.map { String($0) } ?? "null").utf8)
+            member(#","collection":"#, op.collection)
+            member(#","hlc":"#, op.hlc)
+            member(#","opId":"#, op.opID)
+            if let text = op.payloadText {
+                body.append(contentsOf: #","payload":"#.utf8)
+                body.append(contentsOf: text.utf8)
+            } else if let payload = op.payload {
+                body.append(contentsOf: #","payload":"#.utf8)
+                JSONText.write(.object(payload), into: &body)
+            }
+            member(#","recordId":"#, op.recordID)
+            member(#","type":"#, op.kind.rawValue)
+            body.append(UInt8(ascii: "}"))
+        }
+        body.append(contentsOf: "]}".utf8)
+        return Data(body)
     }
 
     static func pushResult(_ result: JSONValue, for op: PushOperation) throws -> PushResult {

@@ -116,14 +116,14 @@ public final class RESTBackend: SyncBackend {
 
     /// Sends an authorised request; after a 401, refreshes the token once and retries.
     func send(_ method: String, _ url: URL, body: JSONValue? = nil) async throws -> HTTPResponse {
-        try await send(method, url, bodyText: body.map(JSONText.encode))
+        try await send(method, url, encodedBody: body.map { Data(JSONText.encode($0).utf8) })
     }
 
-    /// Sends `bodyText` (JSON) as it is.
-    func send(_ method: String, _ url: URL, bodyText: String?) async throws -> HTTPResponse {
+    /// Sends `encodedBody` (JSON) as it is.
+    func send(_ method: String, _ url: URL, encodedBody: Data?) async throws -> HTTPResponse {
         var request = HTTPRequest(method: method, url: url, headers: ["Accept": "application/json"])
-        if let bodyText {
-            request.body = Data(bodyText.utf8)
+        if let encodedBody {
+            request.body = encodedBody
             request.headers["Content-Type"] = "application/json"
         }
         let token = await tokens.token
