@@ -121,6 +121,32 @@ import Testing
         #expect(Self.applied(outcomes[1])?.updatedAt == 1_002)
     }
 
+    /// The pull answer's `changes`, written from the rows with the stored text spliced in, are byte for byte
+    /// the canonical encoding of the decoded records, page by page.
+    @Test func encodedChangesEqualTheCanonicalEncodingOfTheRecords() async throws {
+        let store = try Self.frozenStore()
+        let nested: [String: JSONValue] = [
+            "t": "quote \" backslash \\ tab \t é 😀 \u{1}", "n": .array([.int(-3), .double(2.5), .null, .bool(true)]),
+            "o": .object(["z": 1, "a": .object(["k": "v"])]),
+        ]
+        let patch = WriteOperation(opID: "p1", clientID: "c2", collection: "todos", recordID: "r2", kind: .patch,
+                                   payload: ["extra": "yes"], baseVersion: nil, hlc: "1700000000000-0001-c2", rules: .v2)
+        let delete = WriteOperation(opID: "d1", clientID: "c1", collection: "todos", recordID: "r3", kind: .delete,
+                                    payload: nil, baseVersion: nil, hlc: nil, rules: .v2)
+        let legacy = WriteOperation(opID: nil, clientID: nil, collection: "todos", recordID: "r4", kind: .insert,
+                                    payload: ["v1": true], baseVersion: nil, hlc: nil, rules: .v1)
+        _ = try await store.write([Self.insert("o1", "r1", nested), Self.insert("o2", "r2"), Self.insert("o3", "r3"), patch,
+                                   delete, legacy, Self.insert("o5", "r5")], limits: DocumentLimits())
+        for (after, limit) in [(0, 100), (0, 2), (2, 3), (7, 5), (100, 5)] as [(Int64, Int)] {
+            let page = try await store.changes(in: "todos", after: after, limit: limit)
+            let encoded = try await store.encodedChanges(in: "todos", after: after, limit: limit)
+            #expect(String(decoding: encoded.changes, as: UTF8.self)
+                    == String(decoding: JSONValue.array(page.records.map(\.v2JSON)).encodedBytes, as: UTF8.self))
+            #expect(encoded.lastSeq == page.records.last?.seq)
+            #expect(encoded.hasMore == page.hasMore)
+        }
+    }
+
     /// A database written by the first schema (seq indexed twice) opens with its records, their seqs and
     /// the dedup rows intact, and keeps one index on seq.
     @Test func aFirstSchemaDatabaseMigratesWithItsRecords() async throws {

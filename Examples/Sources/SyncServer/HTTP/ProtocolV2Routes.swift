@@ -93,14 +93,19 @@ struct ProtocolV2Routes {
         guard Identifiers.isValidCollection(collection) else { throw APIError.invalidIdentifier("invalid collection name") }
         let after = try service.seq(fromCursor: cursor)
         limit = min(max(limit, 1), service.limits.maxPullLimit)
-        let page = try await service.store.changes(in: collection, after: after, limit: limit)
-        let next = page.records.last?.seq ?? after
-        return .json([
-            "collection": .string(collection),
-            "changes": .array(page.records.map(\.v2JSON)),
-            "cursor": .string(service.cursor(for: next)),
-            "hasMore": .bool(page.hasMore),
-        ])
+        let page = try await service.store.encodedChanges(in: collection, after: after, limit: limit)
+        // {"changes","collection","cursor","hasMore"}: keys in order, the changes spliced in encoded.
+        var bytes = Array(#"{"changes":"#.utf8)
+        bytes.reserveCapacity(page.changes.count + 200)
+        bytes.append(contentsOf: page.changes)
+        bytes.append(contentsOf: #","collection":"#.utf8)
+        JSONValue.string(collection).write(into: &bytes)
+        bytes.append(contentsOf: #","cursor":"#.utf8)
+        JSONValue.string(service.cursor(for: page.lastSeq ?? after)).write(into: &bytes)
+        bytes.append(contentsOf: #","hasMore":"#.utf8)
+        JSONValue.bool(page.hasMore).write(into: &bytes)
+        bytes.append(UInt8(ascii: "}"))
+        return .json(bytes: bytes)
     }
 }
 

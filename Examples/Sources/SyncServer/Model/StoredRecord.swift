@@ -43,6 +43,14 @@ public struct ChangePage: Sendable {
     public var hasMore: Bool
 }
 
+/// One page of changes as the v2 pull answer carries it: `changes` already encoded (a JSON array of
+/// ``StoredRecord/v2JSON`` objects in canonical form).
+public struct EncodedChangePage: Sendable {
+    public var changes: [UInt8]
+    public var lastSeq: Int64?
+    public var hasMore: Bool
+}
+
 /// A v1 pull query (`GET /sync/{collection}`).
 public struct LegacyQuery: Sendable {
     public var collection: String

@@ -135,6 +135,49 @@ public final class SQLiteSyncStore: SyncStore {
         return ChangePage(records: Array(records.prefix(limit)), hasMore: records.count > limit)
     }
 
+    /// Writes each record's object straight from its row: the stored document text is the server's own
+    /// canonical encoding, so it goes into the answer as it is, not parsed and encoded again.
+    public func encodedChanges(in collection: String, after seq: Int64, limit: Int) async throws -> EncodedChangePage {
+        try await writer.read { db in
+            let statement = try db.cachedStatement(sql: """
+                SELECT client_id, collection, data, hlc, record_id, seq, updated_at, version
+                FROM records WHERE collection = ? AND seq > ? ORDER BY seq LIMIT ?
+                """)
+            let rows = try Row.fetchCursor(statement, arguments: [collection, seq, limit + 1])
+            var output: [UInt8] = [UInt8(ascii: "[")]
+            var count = 0, lastSeq: Int64?, hasMore = false
+            func member(_ key: String, _ value: JSONValue) {
+                output.append(contentsOf: key.utf8)
+                value.write(into: &output)
+            }
+            while let row = try rows.next() {
+                guard count < limit else {
+                    hasMore = true
+                    break
+                }
+                if count > 0 { output.append(UInt8(ascii: ",")) }
+                count += 1
+                let data: String? = row[2]
+                let rowSeq: Int64 = row[5]
+                lastSeq = rowSeq
+                // Members in key order, as JSONValue.encoded writes StoredRecord.v2JSON.
+                member(#"{"clientId":"#, (row[0] as String?).map(JSONValue.string) ?? .null)
+                member(#","collection":"#, .string(row[1]))
+                output.append(contentsOf: #","data":"#.utf8)
+                output.append(contentsOf: (data ?? "null").utf8)
+                member(#","deleted":"#, .bool(data == nil))
+                member(#","hlc":"#, (row[3] as String?).map(JSONValue.string) ?? .null)
+                member(#","recordId":"#, .string(row[4]))
+                member(#","seq":"#, .int(rowSeq))
+                member(#","updatedAt":"#, .string(Timestamp.format(milliseconds: row[6])))
+                member(#","version":"#, .int(row[7]))
+                output.append(UInt8(ascii: "}"))
+            }
+            output.append(UInt8(ascii: "]"))
+            return EncodedChangePage(changes: output, lastSeq: lastSeq, hasMore: hasMore)
+        }
+    }
+
     public func latestSeq() async throws -> Int64 {
         try await writer.read { db in try Self.meta(db, "last_seq") }
     }

@@ -17,6 +17,9 @@ public protocol SyncStore: Sendable {
     /// Current state of every record of `collection` changed after `seq`, ordered by seq.
     func changes(in collection: String, after seq: Int64, limit: Int) async throws -> ChangePage
 
+    /// The same page as `changes(in:after:limit:)`, encoded for the v2 pull answer.
+    func encodedChanges(in collection: String, after seq: Int64, limit: Int) async throws -> EncodedChangePage
+
     /// The highest seq committed so far (0 when empty).
     func latestSeq() async throws -> Int64
 
@@ -28,4 +31,14 @@ public protocol SyncStore: Sendable {
 
     /// One record (live or tombstone), or nil.
     func record(in collection: String, id: String) async throws -> StoredRecord?
+}
+
+extension SyncStore {
+    /// Encodes `changes(in:after:limit:)`; a store that keeps canonical document text can do it without
+    /// parsing the documents (``SQLiteSyncStore`` does).
+    public func encodedChanges(in collection: String, after seq: Int64, limit: Int) async throws -> EncodedChangePage {
+        let page = try await changes(in: collection, after: seq, limit: limit)
+        return EncodedChangePage(changes: JSONValue.array(page.records.map(\.v2JSON)).encodedBytes,
+                                 lastSeq: page.records.last?.seq, hasMore: page.hasMore)
+    }
 }
