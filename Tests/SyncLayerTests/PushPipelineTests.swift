@@ -137,6 +137,29 @@ import Testing
         await client.sync.close()
     }
 
+    /// While [d e f] is in flight, [g h i] is taken to go out next; [d e f] fails, so [g h i] is never
+    /// sent and is given back: g's insert still counts as unsent, and a later update folds into it.
+    @Test func aBatchTakenAheadButNeverSentIsGivenBack() async throws {
+        let client = try await PipelineClient()
+        for id in ["a", "b", "c", "d", "e", "f", "g", "h", "i"] {
+            try await client.todos.save(["text": .string(id)], id: id)
+        }
+        let firstCall = await client.server.calls
+        await client.server.answerNext(.all, .fail(.network("connection reset")))
+        await #expect(throws: SyncError.self) { try await client.sync.syncNow() }
+        #expect(await client.server.requests(after: firstCall).map { $0.map(\.recordID) } == [["a", "b", "c"], ["d", "e", "f"]])
+
+        try await client.todos.update("g", ["done": true])
+        let queued = try client.sync.queuedOps()
+        #expect(queued.map(\.recordID) == ["d", "e", "f", "g", "h", "i"])
+        #expect(queued.first { $0.recordID == "g" }?.kind == "insert")
+        try await client.sync.syncNow()
+        #expect(await client.server.inner.documents("todos")["g"] == ["text": "g", "done": true])
+        #expect(await client.server.duplicates == 0)
+        #expect(try await client.sync.pendingOperationCount() == 0)
+        await client.sync.close()
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func closingDuringAPipelinedRequestReturnsPromptlyAndKeepsItsOpsQueued() async throws {
         let client = try await PipelineClient()

@@ -69,6 +69,16 @@ extension LocalStore {
         }
     }
 
+    /// Gives back a batch that was taken but never sent: each op counts one send fewer, so an op
+    /// never sent can again be folded into and re-based.
+    func untake(_ entries: [OutboxEntry]) throws {
+        try write { context in
+            for entry in entries {
+                try context.db.run("UPDATE sl_outbox SET attempts = attempts - 1 WHERE seq = ? AND attempts > 0", [.int(entry.seq)])
+            }
+        }
+    }
+
     /// What recording a batch's answers did, for events and metrics.
     struct PushOutcome {
         var synced = 0

@@ -212,8 +212,8 @@ actor SyncEngine {
     /// Pushes until the outbox is empty or a retryable failure stops it.
     ///
     /// Two batches are never in flight together, but sending overlaps with recording: when the
-    /// answer to batch n arrives, batch n+1 is taken and sent, and n's answers are recorded while
-    /// the server works on n+1. Batch n+1 holds no document of batch n (see `takeBatch`), so
+    /// answer to batch n arrives, batch n+1 is sent, and n's answers are recorded while the server
+    /// works on n+1 (then n+2 is taken, to go out the moment n+1 is answered). Batch n+1 holds no document of batch n (see `takeBatch`), so
     /// recording n changes nothing that n+1 carries; and this happens only when n's answers leave
     /// none of n queued, so no document's earlier op can stay behind a later one.
     private func pushAll(_ capabilities: BackendCapabilities) async throws {
@@ -223,18 +223,25 @@ actor SyncEngine {
         var batch = try store.takeBatch(limit: limit, maxBytes: maxBytes)
         guard !batch.isEmpty else { return }
         var answer = await send(batch)
+        // The batch after the one in flight, taken while the server works on that one.
+        var ahead: [OutboxEntry]?
         while true {
             budget -= 1
             var next: (batch: [OutboxEntry], answer: Task<PushAnswer, Never>)?
             if budget > 0, case .results(let results) = answer, Self.settles(batch, results), let last = batch.last {
-                let following = try store.takeBatch(limit: limit, maxBytes: maxBytes, after: last.seq,
-                                                    inFlight: Set(batch.map(\.document)))
+                let following = try ahead ?? store.takeBatch(limit: limit, maxBytes: maxBytes, after: last.seq,
+                                                             inFlight: Set(batch.map(\.document)))
+                ahead = nil
                 if !following.isEmpty {
                     let request = pushRequest(following)
                     next = (following, Task.detached { [channel, backend] in
                         await Self.send(request, channel: channel, backend: backend)
                     })
                 }
+            } else if let taken = ahead {
+                // Not sent after all: its ops count one send fewer, so they fold and re-base as before.
+                try store.untake(taken)
+                ahead = nil
             }
             do {
                 try await record(batch, answer)
@@ -244,6 +251,13 @@ actor SyncEngine {
                 throw error
             }
             if let next {
+                // Taken now, sent when `next` is answered (if that answer settles it): of no document
+                // of `next`, and behind it, like any batch that follows one in flight.
+                if budget > 1, let last = next.batch.last {
+                    let taken = try store.takeBatch(limit: limit, maxBytes: maxBytes, after: last.seq,
+                                                    inFlight: Set(next.batch.map(\.document)))
+                    ahead = taken.isEmpty ? nil : taken
+                }
                 batch = next.batch
                 answer = await Self.value(of: next.answer)
                 continue
