@@ -138,6 +138,19 @@ extension HTTPRequest {
         #expect(transport.sent.last?.url.query == "collection=todos&limit=50&cursor=db%3A3")
     }
 
+    /// An op read from the outbox (with its cached payload text) equals the same op built in code.
+    @Test func pushOperationEqualityIgnoresTheCachedPayloadText() {
+        let built = PushOperation(opID: "o1", collection: "todos", recordID: "r1", kind: .insert, payload: ["a": 1],
+                                  baseVersion: nil, hlc: "1700000000000-0000-c", createdAt: Date(timeIntervalSince1970: 5))
+        var stored = built
+        stored.payloadText = JSONText.encode(.object(["a": 1]))
+        #expect(stored == built)
+        #expect(Set([stored, built]).count == 1)
+        let other = PushOperation(opID: "o1", collection: "todos", recordID: "r1", kind: .insert, payload: ["a": 2],
+                                  baseVersion: nil, hlc: "1700000000000-0000-c", createdAt: Date(timeIntervalSince1970: 5))
+        #expect(other != built)
+    }
+
     /// A queued op's stored payload text goes into the v2 push body as it is.
     @Test func v2PushSendsTheStoredPayloadTextAsItIs() async throws {
         let transport = FakeTransport { request in

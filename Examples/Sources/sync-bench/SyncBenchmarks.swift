@@ -160,6 +160,11 @@ struct SyncBenchmarks {
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
+        // Bounded: a child that hangs is killed after 10 minutes (its pipe then ends and the wait below returns).
+        let pid = process.processIdentifier
+        DispatchQueue.global().asyncAfter(deadline: .now() + 600) { [process] in
+            if process.isRunning { kill(pid, SIGKILL) }
+        }
         // Blocking reads off the cooperative pool: the server answering the child runs in this process.
         let data: Data = await withCheckedContinuation { continuation in
             Thread.detachNewThread {

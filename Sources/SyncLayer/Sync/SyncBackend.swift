@@ -87,6 +87,24 @@ public struct PushOperation: Sendable, Hashable {
         self.hlc = hlc
         self.createdAt = createdAt
     }
+
+    /// Equal when the public fields are: `payloadText` is only a cached encoding of `payload`.
+    public static func == (lhs: PushOperation, rhs: PushOperation) -> Bool {
+        lhs.opID == rhs.opID && lhs.collection == rhs.collection && lhs.recordID == rhs.recordID && lhs.kind == rhs.kind
+            && lhs.payload == rhs.payload && lhs.baseVersion == rhs.baseVersion && lhs.hlc == rhs.hlc
+            && lhs.createdAt == rhs.createdAt
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(opID)
+        hasher.combine(collection)
+        hasher.combine(recordID)
+        hasher.combine(kind)
+        hasher.combine(payload)
+        hasher.combine(baseVersion)
+        hasher.combine(hlc)
+        hasher.combine(createdAt)
+    }
 }
 
 /// Operations pushed together.
