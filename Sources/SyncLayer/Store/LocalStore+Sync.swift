@@ -41,10 +41,8 @@ extension LocalStore {
             var entries: [OutboxEntry] = []
             var bytes = 0
             while try statement.step() {
-                if !inFlight.isEmpty,
-                   inFlight.contains(DocumentKey(collection: statement.text(2) ?? "", recordID: statement.text(3) ?? "")) {
-                    break
-                }
+                let document = DocumentKey(collection: statement.text(2) ?? "", recordID: statement.text(3) ?? "")
+                if inFlight.contains(document) { break }
                 let payloadText = statement.isNull(5) ? nil : statement.text(5)
                 let size = (payloadText?.utf8.count ?? 0) + 200
                 if !entries.isEmpty && bytes + size > maxBytes { break }
@@ -52,7 +50,7 @@ extension LocalStore {
                 let payload = try payloadText.map { text -> [String: JSONValue] in try JSONText.parseObject(text) }
                 let kind = PushOperation.Kind(rawValue: statement.text(4) ?? "") ?? .update
                 var operation = PushOperation(
-                    opID: statement.text(1) ?? "", collection: statement.text(2) ?? "", recordID: statement.text(3) ?? "",
+                    opID: statement.text(1) ?? "", collection: document.collection, recordID: document.recordID,
                     kind: kind, payload: payload, baseVersion: statement.isNull(6) ? nil : Int(statement.int(6)),
                     hlc: statement.text(7) ?? "", createdAt: Date(timeIntervalSince1970: Double(statement.int(8)) / 1000))
                 operation.payloadText = payloadText
@@ -271,7 +269,7 @@ extension WriteContext {
                     WHEN EXISTS (SELECT 1 FROM sl_outbox WHERE collection = ?3 AND record_id = ?4 AND +state = 0) THEN sync_state
                     ELSE 0 END
                 WHERE collection = ?3 AND id = ?4
-                """, [.int(Int64(version)), (op.payloadText ?? op.payload.map(JSONText.encode)).map(SQLValue.text) ?? .null]
+                """, [.int(Int64(version)), op.payloadJSON.map(SQLValue.text) ?? .null]
                     + document)
             return
         }
@@ -292,7 +290,7 @@ extension WriteContext {
         // The server's copy after this op, the base of later three-way merges.
         let base: String?
         switch op.kind {
-        case .insert, .update: base = op.payloadText ?? op.payload.map(JSONText.encode)
+        case .insert, .update: base = op.payloadJSON
         case .delete: base = nil
         case .patch:
             if var merged = try row.base.map({ try JSONText.parseObject($0) }) {

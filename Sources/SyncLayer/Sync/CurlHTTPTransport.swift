@@ -7,11 +7,13 @@ enum Curl {
     /// `curl_global_init`, done once before the first handle.
     static let isReady: Bool = curl_global_init(Int(CURL_GLOBAL_ALL)) == CURLE_OK
 
+    /// curl's codes for TLS failures (certificate, host name, handshake, pinning).
+    private static let tlsCodes: Set<UInt32> = [35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98]
+
     /// The error of a failed transfer (always retryable): TLS failures are told apart from the rest.
     static func error(_ code: CURLcode, detail: UnsafePointer<CChar>, context: String? = nil) -> SyncError {
         let text = String(cString: detail)
         let message = text.isEmpty ? String(cString: curl_easy_strerror(code)) : text
-        let tlsCodes: Set<UInt32> = [35, 51, 53, 54, 58, 59, 60, 64, 66, 77, 80, 82, 83, 90, 91, 98]
         return SyncError(kind: tlsCodes.contains(code.rawValue) ? .tls : .network, code: "CURLE_\(code.rawValue)",
                          message: context.map { "\($0): \(message)" } ?? message, isRetryable: true)
     }

@@ -32,12 +32,9 @@ extension RESTBackend {
             member(#","collection":"#, op.collection)
             member(#","hlc":"#, op.hlc)
             member(#","opId":"#, op.opID)
-            if let text = op.payloadText {
+            if let text = op.payloadJSON {
                 body.append(contentsOf: #","payload":"#.utf8)
                 body.append(contentsOf: text.utf8)
-            } else if let payload = op.payload {
-                body.append(contentsOf: #","payload":"#.utf8)
-                JSONText.write(.object(payload), into: &body)
             }
             member(#","recordId":"#, op.recordID)
             member(#","type":"#, op.kind.rawValue)

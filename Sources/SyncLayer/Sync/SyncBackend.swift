@@ -76,6 +76,9 @@ public struct PushOperation: Sendable, Hashable {
     /// `payload` as the outbox stores it (canonical JSON), when the op came from the outbox.
     var payloadText: String?
 
+    /// `payload` as canonical JSON text: the stored text when there is one, else encoded now.
+    var payloadJSON: String? { payloadText ?? payload.map(JSONText.encode) }
+
     public init(opID: String, collection: String, recordID: String, kind: Kind, payload: [String: JSONValue]?,
                 baseVersion: Int?, hlc: String, createdAt: Date) {
         self.opID = opID
