@@ -91,9 +91,7 @@ import Testing
     }
 
     @Test func sequentialRequestsShareOneKeepAliveConnection() async throws {
-        try await HTTPTestServer.serving { request in
-            .respond(status: 200, body: Data(request.target.utf8))
-        } during: { server in
+        try await HTTPTestServer.serving(HTTPTestServer.answeringTarget) { server in
             let transport = CurlHTTPTransport()
             for (index, method) in ["GET", "POST", "PATCH", "DELETE", "GET"].enumerated() {
                 let body = method == "GET" || method == "DELETE" ? nil : Data("body \(index)".utf8)
@@ -197,9 +195,7 @@ import Testing
     }
 
     @Test func aTaskCancelledBeforeSendingSendsNothing() async throws {
-        try await HTTPTestServer.serving { request in
-            .respond(status: 200, body: Data(request.target.utf8))
-        } during: { server in
+        try await HTTPTestServer.serving(HTTPTestServer.answeringTarget) { server in
             let transport = CurlHTTPTransport()
             for index in 0..<20 {
                 let task = Task {
@@ -279,9 +275,7 @@ import Testing
         HeaderCase(name: "", value: "v"),
     ])
     func aHeaderThatCannotBeSentAsIsIsRefusedBeforeAnythingIsSent(_ header: HeaderCase) async throws {
-        try await HTTPTestServer.serving { request in
-            .respond(status: 200, body: Data(request.target.utf8))
-        } during: { server in
+        try await HTTPTestServer.serving(HTTPTestServer.answeringTarget) { server in
             let transport = CurlHTTPTransport()
             let error = await #expect(throws: SyncError.self) {
                 try await transport.send(HTTPRequest(method: "POST", url: server.url("/refused"),

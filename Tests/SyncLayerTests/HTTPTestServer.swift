@@ -69,6 +69,9 @@ final class HTTPTestServer: Sendable {
         listener.start { [self] socket, index in serve(socket, index: index) }
     }
 
+    /// A handler that answers 200 with the request target as the body.
+    static let answeringTarget: @Sendable (Request) -> Reply = { request in .respond(status: 200, body: Data(request.target.utf8)) }
+
     /// Runs `body` against a new server, failing after `seconds`, and stops the server however `body` ends.
     @discardableResult
     static func serving<T: Sendable>(_ handler: @escaping @Sendable (Request) -> Reply, seconds: Double = 20,

@@ -101,11 +101,7 @@ import Testing
         }
         try await client.sync.syncNow()
 
-        #expect(await client.server.sentAhead(queue).isEmpty)
-        #expect(await client.server.appliedOnce(queue))
-        #expect(await client.server.duplicates == 0)
-        #expect(await client.server.maxInFlight == 1)
-        #expect(try await client.sync.pendingOperationCount() == 0)
+        try await client.expectDeliveredOnceInOrder(queue)
         #expect(await client.server.inner.documents("todos")["b"] == ["text": "b", "done": true])
         await client.sync.close()
     }
@@ -129,11 +125,7 @@ import Testing
         #expect(try client.sync.queuedOps() == Array(queue.dropFirst(3)))
         try await client.sync.syncNow()
 
-        #expect(await client.server.sentAhead(queue).isEmpty)
-        #expect(await client.server.appliedOnce(queue))
-        #expect(await client.server.duplicates == 0)
-        #expect(await client.server.maxInFlight == 1)
-        #expect(try await client.sync.pendingOperationCount() == 0)
+        try await client.expectDeliveredOnceInOrder(queue)
         await client.sync.close()
     }
 
@@ -197,6 +189,16 @@ private struct PipelineClient {
         server = ScriptedServer(maxOpsPerBatch: maxOpsPerBatch)
         sync = try await SyncLayer(config: SyncConfig(collections: ["todos"], enableAutoSync: false,
                                                       storage: .file(directory.path("db.sqlite")), customBackend: server))
+    }
+
+    /// Every op of `queue` reached the server after its document's earlier ops, was applied exactly
+    /// once, one request at a time, and nothing is left queued.
+    func expectDeliveredOnceInOrder(_ queue: [QueuedOp], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        #expect(await server.sentAhead(queue).isEmpty, sourceLocation: sourceLocation)
+        #expect(await server.appliedOnce(queue), sourceLocation: sourceLocation)
+        #expect(await server.duplicates == 0, sourceLocation: sourceLocation)
+        #expect(await server.maxInFlight == 1, sourceLocation: sourceLocation)
+        #expect(try await sync.pendingOperationCount() == 0, sourceLocation: sourceLocation)
     }
 
     /// Sends every queued op in one request that fails offline: the ops count as sent, so later
