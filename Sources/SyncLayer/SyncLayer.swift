@@ -134,16 +134,30 @@ public final class SyncLayer: Sendable {
         try await engine.syncNow()
     }
 
-    /// Returns once the outbox is empty: every local change made before the call has been
-    /// acknowledged by the server (or rejected by it). Keeps retrying while the server cannot
-    /// be reached; cancel the task to stop waiting.
+    /// Returns once no change waits for the server: every local change made before the call has
+    /// been acknowledged by the server (or rejected by it). Keeps retrying while the server cannot
+    /// be reached or answers with a retryable failure; cancel the task to stop waiting.
     ///
-    /// - Throws: ``SyncError`` for a failure retrying cannot fix (`.unauthorized`,
-    ///   `.notConfigured`), `CancellationError` when cancelled.
+    /// Operations parked after ``SyncConfig/maxRetries`` answered failures are never sent by
+    /// themselves: once nothing else is queued, this throws `.operationsParked` naming how many
+    /// there are (``retryFailedOperations()`` queues them again).
+    ///
+    /// - Throws: ``SyncError`` for a failure retrying cannot fix (`.operationsParked`,
+    ///   `.unauthorized`, `.notConfigured`, a non-retryable HTTP status), `CancellationError`
+    ///   when cancelled.
     public func waitForPendingWrites() async throws {
         let backoff = Backoff(initial: .milliseconds(200), maximum: .seconds(30))
         var failures = 0
-        while try await pendingOperationCount() > 0 {
+        while true {
+            let counts = try await outboxCounts()
+            if counts.pending == 0 {
+                guard counts.failed == 0 else {
+                    throw SyncError(kind: .operationsParked,
+                                    message: "\(counts.failed) operation(s) parked after failures; retryFailedOperations() queues them again",
+                                    isRetryable: false)
+                }
+                return
+            }
             do {
                 try await syncNow()
                 failures = 0
@@ -188,7 +202,8 @@ public final class SyncLayer: Sendable {
         engine?.post(.tokenUpdated)
     }
 
-    /// Puts operations parked after `maxRetries` failures back in the queue; returns how many.
+    /// Puts operations parked after `maxRetries` failures, and the changes parked behind them,
+    /// back in the queue in their order; returns how many.
     @discardableResult
     public func retryFailedOperations() async throws -> Int {
         try store.retryFailedOperations()
@@ -248,7 +263,8 @@ public struct OutboxCounts: Sendable, Hashable {
     public var pending = 0
     /// Refused by the server for good.
     public var rejected = 0
-    /// Parked after `maxRetries` failures; see ``SyncLayer/retryFailedOperations()``.
+    /// Parked after `maxRetries` answered failures, with the later changes of their documents
+    /// (queued behind them so that none overtakes them); see ``SyncLayer/retryFailedOperations()``.
     public var failed = 0
 
     public init(pending: Int = 0, rejected: Int = 0, failed: Int = 0) {

@@ -256,18 +256,26 @@ extension WriteContext {
 
     /// Queues a change, folding it into the document's newest op when that op was never sent
     /// (see ``OutboxFold``).
+    ///
+    /// Behind a parked op of the document the change is parked too, so it cannot reach the server
+    /// before that op (see `WriteContext.localChangeCount`); it is still folded into a parked op
+    /// that was never sent.
     private func enqueue(_ collection: String, id: String, type: OperationType, payload: String?, document: String,
                          baseVersion: Int64?, hlc: HLCTimestamp, fieldsChanged: Int? = nil) throws -> WriteOutcome {
         let latest = try db.statement("""
-            SELECT seq, type, payload, attempts, state FROM sl_outbox
-            WHERE collection = ? AND record_id = ? ORDER BY seq DESC LIMIT 1
+            SELECT seq, type, payload, attempts, state,
+                   EXISTS (SELECT 1 FROM sl_outbox WHERE collection = ?1 AND record_id = ?2 AND +state = 3)
+            FROM sl_outbox WHERE collection = ?1 AND record_id = ?2 ORDER BY seq DESC LIMIT 1
             """)
         try latest.bind([.text(collection), .text(id)])
         var queued: (seq: Int64, type: OperationType, payload: String?)?
         var hasQueuedOps = false
+        var parked = false
         if try latest.step() {
             hasQueuedOps = true
-            if latest.int(3) == 0, latest.int(4) == OperationState.pending.rawValue,
+            parked = latest.int(5) != 0
+            let state = latest.int(4)
+            if latest.int(3) == 0, state == (parked ? OperationState.failed : OperationState.pending).rawValue,
                let queuedType = OperationType(rawValue: latest.text(1) ?? "") {
                 queued = (latest.int(0), queuedType, latest.isNull(2) ? nil : latest.text(2))
             }
@@ -292,16 +300,19 @@ extension WriteContext {
             metadata["folded"] = true
         } else {
             try db.run("""
-                INSERT INTO sl_outbox (op_id, collection, record_id, type, payload, base_version, hlc, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO sl_outbox (op_id, collection, record_id, type, payload, base_version, hlc, created_at, state, last_error)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, [.text(Identifiers.newID()), .text(collection), .text(id), .text(newType.rawValue),
                       payload.map(SQLValue.text) ?? .null, baseVersion.map(SQLValue.int) ?? .null,
-                      .text(hlc.description), .int(now)])
+                      .text(hlc.description), .int(now),
+                      .int((parked ? OperationState.failed : OperationState.pending).rawValue),
+                      parked ? .text("follows a parked operation") : .null])
             result = WriteOutcome(id: id, operation: newType)
         }
         changed(collection)
-        queuedOperations = true
+        queuedOperations = !parked
         if let queuedType = result.operation {
+            if parked { metadata["parked"] = true }
             metadata["operationType"] = .string(queuedType.rawValue)
             emit(SyncEvent(.operationQueued, collection: collection, recordID: id, metadata: metadata))
         }

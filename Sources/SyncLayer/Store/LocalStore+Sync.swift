@@ -232,10 +232,18 @@ extension WriteContext {
                          hlc: statement.text(4) ?? "", updatedAt: statement.int(5), localVersion: statement.int(6))
     }
 
+    /// The document's local changes the server has not taken: queued ops and parked ones.
+    ///
+    /// A parked op (`maxRetries` answered failures) is still a local change, so its document
+    /// stays `.pending`, a remote change to it goes through conflict resolution instead of
+    /// replacing it, and no later op of it overtakes the parked one: ops queued behind a parked
+    /// op are parked too (`countFailure`, `enqueue`) and `retryFailedOperations()` re-queues
+    /// them all in their order.
+    ///
     /// `+state` keeps SQLite on the (collection, record_id) index: through the state index it
     /// counted every pending row, once per acknowledged op (a drain of n ops took O(n²)).
-    func pendingCount(_ collection: String, id: String) throws -> Int64 {
-        try db.scalarInt("SELECT count(*) FROM sl_outbox WHERE collection = ? AND record_id = ? AND +state = 0",
+    func localChangeCount(_ collection: String, id: String) throws -> Int64 {
+        try db.scalarInt("SELECT count(*) FROM sl_outbox WHERE collection = ? AND record_id = ? AND +state IN (0, 3)",
                          [.text(collection), .text(id)]) ?? 0
     }
 
@@ -261,12 +269,12 @@ extension WriteContext {
                 // Later ops of this document that were never sent now build on the new version.
                 try db.run("""
                     UPDATE sl_outbox SET base_version = ?
-                    WHERE collection = ? AND record_id = ? AND seq > ? AND attempts = 0 AND state = 0
+                    WHERE collection = ? AND record_id = ? AND seq > ? AND attempts = 0 AND state IN (0, 3)
                     """, [.int(Int64(version))] + document + [.int(entry.seq)])
             }
             try db.run("""
                 UPDATE sl_documents SET server_version = ?, base = ?, sync_state = CASE
-                    WHEN EXISTS (SELECT 1 FROM sl_outbox WHERE collection = ?3 AND record_id = ?4 AND +state = 0) THEN sync_state
+                    WHEN EXISTS (SELECT 1 FROM sl_outbox WHERE collection = ?3 AND record_id = ?4 AND +state IN (0, 3)) THEN sync_state
                     ELSE 0 END
                 WHERE collection = ?3 AND id = ?4
                 """, [.int(Int64(version)), op.payloadJSON.map(SQLValue.text) ?? .null]
@@ -274,13 +282,13 @@ extension WriteContext {
             return
         }
         guard let row = try syncedRow(op.collection, id: op.recordID) else { return }
-        let remaining = try pendingCount(op.collection, id: op.recordID)
+        let remaining = try localChangeCount(op.collection, id: op.recordID)
         let serverVersion = version.map(Int64.init) ?? row.serverVersion
         if let version, remaining > 0, rebasesLaterOps {
             // Later ops of this document that were never sent now build on the new version.
             try db.run("""
                 UPDATE sl_outbox SET base_version = ?
-                WHERE collection = ? AND record_id = ? AND seq > ? AND attempts = 0 AND state = 0
+                WHERE collection = ? AND record_id = ? AND seq > ? AND attempts = 0 AND state IN (0, 3)
                 """, [.int(Int64(version)), .text(op.collection), .text(op.recordID), .int(entry.seq)])
         }
         if op.kind == .delete && remaining == 0 && row.deleted {
@@ -318,7 +326,7 @@ extension WriteContext {
             UPDATE sl_outbox SET state = 2, last_error = 'follows a rejected operation'
             WHERE collection = ? AND record_id = ? AND seq > ? AND state = 0 AND attempts = 0
             """, [.text(op.collection), .text(op.recordID), .int(entry.seq)])
-        if let row = try syncedRow(op.collection, id: op.recordID), try pendingCount(op.collection, id: op.recordID) == 0 {
+        if let row = try syncedRow(op.collection, id: op.recordID), try localChangeCount(op.collection, id: op.recordID) == 0 {
             if let base = row.base {
                 try db.run("UPDATE sl_documents SET data = ?, deleted = 0, sync_state = 2, local_version = local_version + 1 WHERE collection = ? AND id = ?",
                            [.text(base), .text(op.collection), .text(op.recordID)])
@@ -345,10 +353,18 @@ extension WriteContext {
         guard error.kind != .network && error.kind != .unauthorized else { return false }
         let failures = entry.failures + 1
         let parked = failures >= maxRetries
-        try db.run("UPDATE sl_outbox SET failures = ?, last_error = ?, state = ? WHERE seq = ? AND state = 0",
-                   [.int(Int64(failures)), .text(String(error.description.prefix(500))),
-                    .int(parked ? OperationState.failed.rawValue : OperationState.pending.rawValue), .int(entry.seq)])
+        // No row when an earlier op of the document, parked just before, took this one with it.
+        guard try db.run("UPDATE sl_outbox SET failures = ?, last_error = ?, state = ? WHERE seq = ? AND state = 0",
+                         [.int(Int64(failures)), .text(String(error.description.prefix(500))),
+                          .int(parked ? OperationState.failed.rawValue : OperationState.pending.rawValue), .int(entry.seq)]) == 1
+        else { return false }
         if parked {
+            // Later ops of the document were built on this one and must not reach the server
+            // before it: they wait with it (sent or not), in their order.
+            try db.run("""
+                UPDATE sl_outbox SET state = 3, last_error = 'follows a parked operation'
+                WHERE collection = ? AND record_id = ? AND seq > ? AND state = 0
+                """, [.text(entry.operation.collection), .text(entry.operation.recordID), .int(entry.seq)])
             emit(SyncEvent(.operationFailed, collection: entry.operation.collection, recordID: entry.operation.recordID,
                            metadata: ["operationType": .string(entry.operation.kind.rawValue), "parked": true],
                            error: error.description))
@@ -390,7 +406,7 @@ extension WriteContext {
                 return .skipped
             }
         }
-        let pending = row == nil ? 0 : try pendingCount(collection, id: id)
+        let pending = row == nil ? 0 : try localChangeCount(collection, id: id)
 
         if pending == 0 {
             if record.isDeleted || leftTheFilter {
@@ -438,9 +454,9 @@ extension WriteContext {
     /// Resolves a conflict between the local document (with its pending changes) and the
     /// server's record (`nil`: the server has none).
     ///
-    /// Every pending op of the document is replaced: by nothing when the result is the server's
-    /// copy, else by one full update (or delete) built on the server's version, so the result
-    /// reaches the server. (SyncLayer Dart kept resolutions local only.)
+    /// Every queued or parked op of the document is replaced: by nothing when the result is the
+    /// server's copy, else by one full update (or delete) built on the server's version, queued
+    /// (not parked), so the result reaches the server. (SyncLayer Dart kept resolutions local only.)
     func resolveConflict(collection: String, id: String, remote: RemoteRecord?, resolver: ConflictResolver,
                          clientID: String) throws {
         guard let row = try syncedRow(collection, id: id) else { return }
@@ -459,7 +475,9 @@ extension WriteContext {
         ]))
         let (resolved, winner) = resolver.resolve(input)
 
-        try db.run("DELETE FROM sl_outbox WHERE collection = ? AND record_id = ? AND +state = 0", [.text(collection), .text(id)])
+        // Parked ops go too: the local side of the resolution carries their changes.
+        try db.run("DELETE FROM sl_outbox WHERE collection = ? AND record_id = ? AND +state IN (0, 3)",
+                   [.text(collection), .text(id)])
         let remoteVersion = remote.map { Int64($0.version) }
         let remoteText = remote?.data.map(JSONText.encode)
         // A local write that wins by its later stamp keeps that stamp, and reaches the server even

@@ -23,6 +23,9 @@ public struct SyncError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidRequest = Kind(rawValue: "invalidRequest")
         /// No backend is configured (`baseURL` is nil and no custom backend).
         public static let notConfigured = Kind(rawValue: "notConfigured")
+        /// Operations are parked after ``SyncConfig/maxRetries`` answered failures (with the
+        /// changes queued behind them); ``SyncLayer/retryFailedOperations()`` queues them again.
+        public static let operationsParked = Kind(rawValue: "operationsParked")
     }
 
     public let kind: Kind
