@@ -253,4 +253,64 @@ extension HTTPRequest {
         #expect(try await sync.outboxCounts() == OutboxCounts(pending: 0, rejected: 1, failed: 0))
         #expect(try await sync.collection("todos").getAll().map(\.id) == ["a", "b", "c", "d"])
     }
+
+    /// A v2 server at `base` whose push answers every request with `status` and the error body,
+    /// and whose pull is empty.
+    static func refusingPushes(_ status: Int, retryable: Bool? = nil) -> FakeTransport {
+        FakeTransport { request in
+            if request.url.path.hasSuffix("synclayer") { return FakeTransport.json(200, ["protocol": "synclayer", "versions": [2]]) }
+            if request.url.path.hasSuffix("pull") {
+                return FakeTransport.json(200, ["collection": "todos", "changes": [], "cursor": "c", "hasMore": false])
+            }
+            var error: [String: JSONValue] = ["code": "REFUSED", "message": "refused"]
+            if let retryable { error["retryable"] = .bool(retryable) }
+            return FakeTransport.json(status, ["error": .object(error)])
+        }
+    }
+
+    /// A refusal of the whole request that is not about its body says nothing about the ops: none
+    /// is rejected or reverted, none counts a failure, and the sync fails with the status.
+    @Test(arguments: [403, 404, 405, 409])
+    func aWholePushRefusedNotForItsBodyKeepsTheQueue(status: Int) async throws {
+        let transport = Self.refusingPushes(status)
+        let sync = try await SyncLayer(config: SyncConfig(baseURL: Self.base, collections: ["todos"], maxRetries: 1,
+                                                          enableAutoSync: false, storage: .inMemory, transport: transport))
+        for id in ["a", "b", "c"] { try await sync.collection("todos").save(["id": .string(id)]) }
+        await #expect { try await sync.syncNow() } throws: { ($0 as? SyncError)?.status == status }
+        await #expect { try await sync.syncNow() } throws: { ($0 as? SyncError)?.status == status }
+        #expect(try await sync.outboxCounts() == OutboxCounts(pending: 3))
+        #expect(try await sync.collection("todos").getAll().map(\.syncState) == [.pending, .pending, .pending])
+        #expect(sync.status.phase == .error && sync.status.lastError?.status == status)
+        // One request per sync: the batch was not split.
+        #expect(transport.sent.filter { $0.url.path.hasSuffix("/v2/push") }.count == 2)
+    }
+
+    @Test func aWholePushRefusedWith422ForOneOpRejectsIt() async throws {
+        let sync = try await SyncLayer(config: SyncConfig(baseURL: Self.base, collections: ["todos"], enableAutoSync: false,
+                                                          storage: .inMemory, transport: Self.refusingPushes(422)))
+        try await sync.collection("todos").save(["n": 1], id: "x")
+        try await sync.syncNow()
+        #expect(try await sync.outboxCounts() == OutboxCounts(rejected: 1))
+        #expect(try await sync.collection("todos").get("x") == nil)
+    }
+
+    /// 5xx, 429 and 408 are retryable whatever the error body says; the body can make another
+    /// status retryable, never one of these permanent.
+    @Test(arguments: [(500, false, true), (503, false, true), (429, false, true), (408, false, true),
+                      (409, true, true), (409, false, false), (404, nil, false), (502, nil, true)] as [(Int, Bool?, Bool)])
+    func retryableFollowsTheStatusBeforeTheBody(status: Int, bodySays: Bool?, retryable: Bool) {
+        var error: [String: JSONValue] = ["code": "X", "message": "m"]
+        if let bodySays { error["retryable"] = .bool(bodySays) }
+        let response = FakeTransport.json(status, ["error": .object(error)])
+        #expect(RESTBackend.error(from: response).isRetryable == retryable)
+    }
+
+    @Test func a503WhoseBodySaysNotRetryableKeepsTheOpsQueued() async throws {
+        let sync = try await SyncLayer(config: SyncConfig(baseURL: Self.base, collections: ["todos"], enableAutoSync: false,
+                                                          storage: .inMemory, transport: Self.refusingPushes(503, retryable: false)))
+        try await sync.collection("todos").save(["n": 1], id: "x")
+        await #expect { try await sync.syncNow() } throws: { ($0 as? SyncError)?.isRetryable == true }
+        #expect(try await sync.outboxCounts() == OutboxCounts(pending: 1))
+        #expect(try await sync.collection("todos").get("x")?.data == ["n": 1])
+    }
 }

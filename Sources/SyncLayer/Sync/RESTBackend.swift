@@ -147,8 +147,9 @@ public final class RESTBackend: SyncBackend {
     static func error(from response: HTTPResponse, now: Date = Date()) -> SyncError {
         let body = (try? JSONText.parse(response.body))?["error"]
         let status = response.status
-        let defaultRetryable = status >= 500 || status == 429 || status == 408
-        let retryable = body?["retryable"]?.boolValue ?? defaultRetryable
+        // 5xx, 429 and 408 are always retryable (a `retryable: false` body cannot make them a
+        // permanent rejection); the body can mark another status retryable.
+        let retryable = status >= 500 || status == 429 || status == 408 || body?["retryable"]?.boolValue == true
         let message = body?["message"]?.stringValue ?? "HTTP \(status)"
         return SyncError(kind: .http, status: status, code: body?["code"]?.stringValue, message: String(message.prefix(500)),
                          isRetryable: retryable, retryAfter: retryAfter(response.headers["retry-after"], now: now))

@@ -316,27 +316,37 @@ actor SyncEngine {
         switch answer {
         case .results(let answered):
             results = answered
-        case .failure(let error):
-            if !error.isRetryable && error.kind == .http && batch.count > 1 {
-                // The server refused the whole batch: split it to find the operation at fault.
+        case .failure(let error) where Self.refusesTheBody(error):
+            if batch.count > 1 {
+                // The server refused the batch's content: split it to find the operation at fault.
                 let middle = batch.count / 2
                 try await push(Array(batch[..<middle]))
                 try await push(Array(batch[middle...]))
                 return
             }
-            let failure = !error.isRetryable && error.kind == .http
-                ? nil : error
-            let verdict: [PushResult] = failure == nil ? [.rejected(opID: batch[0].operation.opID, error: error)] : []
-            _ = try store.recordPush(batch, results: verdict, failure: failure, maxRetries: config.maxRetries,
-                                     resolver: resolver)
-            if let failure { throw failure }
+            _ = try store.recordPush(batch, results: [.rejected(opID: batch[0].operation.opID, error: error)], failure: nil,
+                                     maxRetries: config.maxRetries, resolver: resolver)
             return
+        case .failure(let error) where error.kind == .http && !error.isRetryable:
+            // Refused whatever the ops (403, 404, 405, 409 for the whole request…): the queue is kept
+            // as it is and the sync fails with the error; no op is rejected or counts a failure.
+            throw error
+        case .failure(let error):
+            _ = try store.recordPush(batch, results: [], failure: error, maxRetries: config.maxRetries, resolver: resolver)
+            throw error
         }
         let outcome = try store.recordPush(batch, results: results, failure: nil, maxRetries: config.maxRetries,
                                            resolver: resolver)
         runPushed.operations += outcome.synced
         runPushed.bytes += outcome.syncedBytes
         if let error = outcome.retryError { throw error }
+    }
+
+    /// A whole-request answer about the request's body (400, 413, 422): one of the operations may
+    /// be at fault, so the batch is split until the operation is found and rejected. Any other
+    /// refusal of the whole request says nothing about the operations.
+    static func refusesTheBody(_ error: SyncError) -> Bool {
+        error.kind == .http && !error.isRetryable && [400, 413, 422].contains(error.status ?? 0)
     }
 
     private func pullAll(_ capabilities: BackendCapabilities) async throws -> Int {
