@@ -61,7 +61,8 @@ public struct SyncConfig: Sendable {
     public var collectionConflictStrategies: [String: ConflictStrategy]
     /// Per-collection pull filters.
     public var syncFilters: [String: SyncFilter]
-    /// Push and receive changes over a WebSocket as they happen. Needs ``websocketURL``.
+    /// Push and receive changes over a WebSocket as they happen. Needs ``websocketURL``, and
+    /// ``baseURL`` or ``customBackend`` (HTTP sync carries what the socket misses).
     public var enableRealtimeSync: Bool
     /// WebSocket endpoint (`ws://`, `wss://`, `http://` or `https://`).
     public var websocketURL: URL?
@@ -177,14 +178,18 @@ public struct SyncConfig: Sendable {
     }
 }
 
-/// A pull filter for one collection, sent to the server as query parameters.
+/// A pull filter for one collection, sent to the server as query parameters and applied again
+/// by the client to every pulled record (v2 servers may ignore it).
 ///
 /// Mirrors SyncLayer (Dart)'s `SyncFilter`. It narrows what is pulled; it never turns off
-/// incremental pulls.
+/// incremental pulls. Changing a collection's filter (anything but `limit`) pulls that collection
+/// again from the start, so a widened filter brings the older records that now match.
 public struct SyncFilter: Sendable, Hashable {
     /// Equality conditions on top-level fields (AND).
     public var `where`: [String: JSONValue]
-    /// Only records changed at or after this date.
+    /// Only records changed strictly after this date (their `updatedAt`): v1 servers get it as
+    /// `since`; on v2 the client drops live records changed at or before it, unless it already
+    /// holds the document. Deletes always apply.
     public var since: Date?
     /// Page size for pulls of this collection.
     public var limit: Int?
@@ -200,6 +205,18 @@ public struct SyncFilter: Sendable, Hashable {
         self.limit = limit
         self.fields = fields
         self.excludeFields = excludeFields
+    }
+
+    /// What decides which records and fields are pulled (not `limit`), as canonical JSON; `""`
+    /// for a filter that filters nothing. A pull cursor is kept with the fingerprint it was
+    /// pulled under.
+    var fingerprint: String {
+        var parts: [String: JSONValue] = [:]
+        if !`where`.isEmpty { parts["where"] = .object(`where`) }
+        if let since { parts["since"] = .double(since.timeIntervalSince1970) }
+        if let fields { parts["fields"] = .array(fields.sorted().map(JSONValue.string)) }
+        if let excludeFields { parts["excludeFields"] = .array(excludeFields.sorted().map(JSONValue.string)) }
+        return parts.isEmpty ? "" : JSONText.encode(parts)
     }
 
     func validate() throws {

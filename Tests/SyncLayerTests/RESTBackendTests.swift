@@ -313,4 +313,40 @@ extension HTTPRequest {
         #expect(try await sync.outboxCounts() == OutboxCounts(pending: 1))
         #expect(try await sync.collection("todos").get("x")?.data == ["n": 1])
     }
+
+    /// v2 servers do not apply `since`: the client drops live records changed at or before it that
+    /// it does not hold; a held document and a tombstone still apply.
+    @Test func v2PullAppliesSinceOnTheClient() async throws {
+        @Sendable func record(_ id: String, _ updatedAt: String, data: JSONValue?) -> JSONValue {
+            ["collection": "todos", "recordId": .string(id), "version": 2, "seq": 1, "updatedAt": .string(updatedAt),
+             "deleted": .bool(data == nil), "data": data ?? .null, "clientId": "other"]
+        }
+        let transport = FakeTransport { request in
+            switch request.url.path {
+            case "/api/.well-known/synclayer":
+                return FakeTransport.json(200, ["protocol": "synclayer", "versions": [2]])
+            case "/api/v2/push":
+                let ops = request.json?["ops"]?.arrayValue ?? []
+                return FakeTransport.json(200, ["results": .array(ops.map { ["opId": $0["opId"]!, "status": "applied", "version": 1] })])
+            default:
+                #expect(request.url.query?.contains("since") == false)
+                return FakeTransport.json(200, ["collection": "todos", "cursor": "c", "hasMore": false, "changes": [
+                    record("older", "2025-12-31T23:59:59.999Z", data: ["n": 1]),
+                    record("atSince", "2026-01-01T00:00:00.000Z", data: ["n": 2]),
+                    record("after", "2026-01-01T00:00:00.001Z", data: ["n": 3]),
+                    record("held", "2025-06-01T00:00:00.000Z", data: ["n": 4]),
+                    record("gone", "2025-06-01T00:00:00.000Z", data: nil),
+                ]])
+            }
+        }
+        let since = try #require(RESTBackend.parseTimestamp("2026-01-01T00:00:00.000Z"))
+        let sync = try await SyncLayer(config: SyncConfig(baseURL: Self.base, collections: ["todos"], enableAutoSync: false,
+                                                          syncFilters: ["todos": SyncFilter(since: since)],
+                                                          storage: .inMemory, transport: transport))
+        try await sync.collection("todos").save(["n": 0], id: "held")
+        try await sync.collection("todos").save(["n": 0], id: "gone")
+        try await sync.syncNow()  // pushes both, then pulls
+        let docs = try await sync.collection("todos").getAll()
+        #expect(Dictionary(uniqueKeysWithValues: docs.map { ($0.id, $0.data) }) == ["after": ["n": 3], "held": ["n": 4]])
+    }
 }

@@ -185,6 +185,69 @@ func client(_ server: any SyncBackend, strategy: ConflictStrategy = .lastWriteWi
         #expect(try await phone.collection("todos").getAll().isEmpty)
     }
 
+    /// The cursor is kept with the filter it was pulled under: a widened filter pulls from the
+    /// start and brings the older records that now match; the same filter goes on from the cursor.
+    @Test func changingAFilterPullsTheCollectionAgainFromTheStart() async throws {
+        let server = InMemoryBackend(maxPullLimit: 1)
+        await server.write("todos", "a", data: ["owner": "me"])
+        await server.write("todos", "b", data: ["owner": "you"])
+        let directory = TemporaryDirectory()
+        func open(_ filter: SyncFilter?) async throws -> SyncLayer {
+            try await SyncLayer(config: SyncConfig(collections: ["todos"], enableAutoSync: false,
+                                                   syncFilters: filter.map { ["todos": $0] } ?? [:],
+                                                   storage: .file(directory.path("db.sqlite")), customBackend: server))
+        }
+        let narrow = try await open(SyncFilter(where: ["owner": "me"]))
+        try await narrow.syncNow()
+        #expect(try await narrow.collection("todos").getAll().map(\.id) == ["a"])
+        await narrow.close()
+
+        let same = try await open(SyncFilter(where: ["owner": "me"], limit: 50))  // the page size is not the filter
+        var calls = await server.pullCalls
+        try await same.syncNow()
+        #expect(await server.pullCalls == calls + 1)  // one empty page from the stored cursor
+        await same.close()
+
+        let wide = try await open(nil)
+        calls = await server.pullCalls
+        try await wide.syncNow()
+        #expect(await server.pullCalls == calls + 2)  // both records again, a page each
+        #expect(try await wide.collection("todos").getAll().map(\.id) == ["a", "b"])
+        await wide.close()
+    }
+
+    @Test func aFiltersFingerprintCoversWhatIsPulledOnly() {
+        let since = Date(timeIntervalSince1970: 1_700_000_000)
+        #expect(SyncFilter().fingerprint == "" && SyncFilter(limit: 10).fingerprint == "")
+        #expect(SyncFilter(fields: ["a", "b"]).fingerprint == SyncFilter(limit: 3, fields: ["b", "a"]).fingerprint)
+        let distinct = [SyncFilter(where: ["a": 1]), SyncFilter(where: ["a": 2]), SyncFilter(since: since),
+                        SyncFilter(since: since + 0.001), SyncFilter(fields: ["a"]), SyncFilter(excludeFields: ["a"])]
+        #expect(Set(distinct.map(\.fingerprint)).count == distinct.count)
+    }
+
+    /// Every committed pull page is an event with its count; the metrics count each page once.
+    @Test func eachPulledPageIsAnEventAndCountsOnce() async throws {
+        let server = InMemoryBackend(maxPullLimit: 2)
+        for i in 0..<3 { await server.write("todos", "r\(i)", data: ["n": .int(i)]) }
+        let phone = try client(server)
+        let events = phone.events
+        try await phone.syncNow()
+        await phone.close()
+        var seen: [(SyncEvent.EventType, String?, JSONValue?)] = []
+        for await event in events where [.pagePulled, .syncCompleted].contains(event.type) {
+            seen.append((event.type, event.collection, event.metadata["count"]))
+        }
+        #expect(seen.map(\.0) == [.pagePulled, .pagePulled, .syncCompleted])
+        #expect(seen.prefix(2).map(\.1) == ["todos", "todos"] && seen.prefix(2).map(\.2) == [2, 1])
+        #expect(phone.metrics.remoteChangesApplied == 3)
+
+        // A sync that fails after its first page still counts that page.
+        let flaky = try client(FlakyPulls(server, failAt: 2))
+        await #expect(throws: SyncError.self) { try await flaky.syncNow() }
+        #expect(flaky.metrics.remoteChangesApplied == 2 && flaky.metrics.syncFailures == 1)
+        await flaky.close()
+    }
+
     @Test func syncNowWithoutABackendIsATypedError() async throws {
         let offline = try await SyncLayer(config: SyncConfig(collections: ["todos"], storage: .inMemory))
         #expect(offline.status.phase == .disabled)

@@ -19,6 +19,9 @@ public struct SyncEvent: Sendable, Hashable {
         case operationRejected
         /// The server wants a new token and no token provider could give one.
         case authRequired
+        /// A pulled page was applied and committed with its cursor; `collection` is set and
+        /// `metadata["count"]` is how many of its records changed the store. Not in SyncLayer (Dart).
+        case pagePulled
     }
 
     public let type: EventType

@@ -12,7 +12,8 @@ public struct SyncMetrics: Sendable, Hashable {
     public var operationsSynced = 0
     /// Operations rejected by the server or parked after `maxRetries`.
     public var operationsFailed = 0
-    /// Remote changes applied by pulls.
+    /// Remote changes applied by pulls, counted per committed page (``SyncEvent/EventType/pagePulled``),
+    /// so the pages of a sync that failed later count too.
     public var remoteChangesApplied = 0
     /// Payload bytes of the operations acknowledged by syncs (documents and deltas as JSON).
     public var bytesPushed = 0
@@ -40,7 +41,6 @@ public struct SyncMetrics: Sendable, Hashable {
                 lastSyncDuration = .milliseconds(ms)
                 totalSyncDuration += .milliseconds(ms)
             }
-            remoteChangesApplied += event.metadata["pulled"]?.intValue ?? 0
             bytesPushed += event.metadata["pushedBytes"]?.intValue ?? 0
         case .syncFailed: syncFailures += 1
         case .conflictDetected: conflictsDetected += 1
@@ -48,6 +48,7 @@ public struct SyncMetrics: Sendable, Hashable {
         case .operationQueued: operationsQueued += 1
         case .operationSynced: operationsSynced += 1
         case .operationFailed: operationsFailed += 1
+        case .pagePulled: remoteChangesApplied += event.metadata["count"]?.intValue ?? 0
         default: break
         }
     }

@@ -152,6 +152,18 @@ extension LocalStore {
                                            [.text("cursor:v\(protocolVersion):\(collection)")]) }
     }
 
+    /// The stored pull cursor, when it was stored under this filter (see ``SyncFilter/fingerprint``);
+    /// `nil` after the filter changed, so a widened filter brings the older records that now match.
+    /// The first page applied stores the new filter with its cursor.
+    func pullCursor(_ collection: String, protocolVersion: Int, filter: SyncFilter?) throws -> String? {
+        try read { db in
+            let stored = try db.scalarText("SELECT value FROM sl_meta WHERE key = ?",
+                                           [.text("cursor-filter:v\(protocolVersion):\(collection)")])
+            guard (stored ?? "") == (filter?.fingerprint ?? "") else { return nil }
+            return try db.scalarText("SELECT value FROM sl_meta WHERE key = ?", [.text("cursor:v\(protocolVersion):\(collection)")])
+        }
+    }
+
     /// Forgets a collection's cursor (the server no longer knows it): the next pull starts over.
     func resetPullCursor(_ collection: String, protocolVersion: Int) throws {
         try write { context in
@@ -185,7 +197,8 @@ extension LocalStore {
         }
     }
 
-    /// Applies one pulled page and stores its cursor, in one transaction.
+    /// Applies one pulled page and stores its cursor with the filter it was pulled under, in one
+    /// transaction. A `pagePulled` event follows the commit.
     func applyPage(_ page: PullPage, collection: String, protocolVersion: Int, filter: SyncFilter?,
                    resolver: ConflictResolver) throws -> (applied: Int, conflicts: Int) {
         try write { context in
@@ -199,9 +212,11 @@ extension LocalStore {
             }
             TestingHooks.reached(.beforeCursor)
             if let cursor = page.cursor {
-                try context.db.run("INSERT INTO sl_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                                   [.text("cursor:v\(protocolVersion):\(collection)"), .text(cursor)])
+                let upsert = "INSERT INTO sl_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+                try context.db.run(upsert, [.text("cursor:v\(protocolVersion):\(collection)"), .text(cursor)])
+                try context.db.run(upsert, [.text("cursor-filter:v\(protocolVersion):\(collection)"), .text(filter?.fingerprint ?? "")])
             }
+            context.emit(SyncEvent(.pagePulled, collection: collection, metadata: ["count": .int(applied)]))
             return (applied, conflicts)
         }
     }
@@ -398,6 +413,10 @@ extension WriteContext {
         }
         let collection = record.collection, id = record.recordID
         let row = try syncedRow(collection, id: id)
+        // `since`, which v2 servers do not apply: a live record last changed at or before it is not
+        // taken (the bound of v1 servers, which send only records changed strictly after it),
+        // unless this device holds the document. Tombstones always apply.
+        if row == nil, !record.isDeleted, let since = filter?.since, record.updatedAt <= since { return .skipped }
         if let row, let known = row.serverVersion {
             // Older than what we have, or the same version we already hold (v1 servers may not
             // count versions, so an equal version with other data is still applied).

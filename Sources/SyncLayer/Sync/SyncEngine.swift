@@ -362,7 +362,7 @@ actor SyncEngine {
         let filter = config.syncFilters[collection]
         let limit = min(filter?.limit ?? 1_000, capabilities.maxPullLimit)  // capped by what the server allows
         let resolver = resolver(collection)
-        let cursor = try store.pullCursor(collection, protocolVersion: version)
+        let cursor = try store.pullCursor(collection, protocolVersion: version, filter: filter)
         let backend = backend
         @Sendable func fetch(_ cursor: String?) async throws -> PullPage {
             try await backend.pull(PullRequest(collection: collection, cursor: cursor, limit: limit, filter: filter))
