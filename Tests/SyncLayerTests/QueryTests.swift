@@ -137,6 +137,9 @@ import Testing
         #expect(try await ids(all.limit(2).offset(3)) == ["d", "e"])
         #expect(try await ids(all.limit(0)) == [])
         #expect(try await all.first()?.id == "a")
+        // first() narrows the query's own limit, never widens it.
+        #expect(try await all.limit(0).first() == nil)
+        #expect(try await all.limit(5).offset(2).first()?.id == "c")
         #expect(try await f.todos.where("done", isEqualTo: true).count() == 2)
         #expect(try await all.offset(5).count() == 2)
         #expect(try await all.limit(3).count() == 3)
@@ -144,6 +147,25 @@ import Testing
         #expect(try await all.count() == 7)
         await #expect { try await all.limit(-1).get() } throws: { ($0 as? SyncLayerError)?.code == .invalidQuery }
         await #expect { try await all.offset(-1).count() } throws: { ($0 as? SyncLayerError)?.code == .invalidQuery }
+    }
+
+    @Test func nonFiniteNumbersAreRefusedNotMatchedAsNull() async throws {
+        let f = try await Self.seeded()
+        // Bound as is, NaN would be NULL: `isEqualTo: .nan` would match "due": null and missing fields.
+        let queries: [Query<Document>] = [
+            f.todos.where("due", isEqualTo: .double(.nan)),
+            f.todos.where("due", isNotEqualTo: .double(.nan)),
+            f.todos.where("prio", isGreaterThan: .double(.infinity)),
+            f.todos.where("prio", isLessThan: .double(-.infinity)),
+            f.todos.where("prio", whereIn: [1, .double(.nan)]),
+            f.todos.where("tags", arrayContains: .double(.infinity)),
+            f.todos.where("meta", isEqualTo: ["rank": .double(.nan)]),
+        ]
+        for query in queries {
+            await #expect { try await query.get() } throws: { ($0 as? SyncLayerError)?.code == .invalidQuery }
+            await #expect { try await query.count() } throws: { ($0 as? SyncLayerError)?.code == .invalidQuery }
+        }
+        #expect(try await ids(f.todos.where("prio", isLessThan: .double(.greatestFiniteMagnitude))) == ["a", "b", "c", "d", "e"])
     }
 
     @Test func queriesNeverReadAnotherCollection() async throws {

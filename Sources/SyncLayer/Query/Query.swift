@@ -47,9 +47,9 @@ public struct Query<Element: Sendable>: QueryBuilding {
         try rows().map { try transform($0.document()) }
     }
 
-    /// The first matching document, or nil.
+    /// The first matching document, or nil (also when the query's `limit` is 0).
     public func first() async throws -> Element? {
-        try with { $0.limit = 1 }.rows().first.map { try transform($0.document()) }
+        try with { $0.limit = min($0.limit ?? 1, 1) }.rows().first.map { try transform($0.document()) }
     }
 
     /// How many documents match (after `offset` and `limit`, when set).

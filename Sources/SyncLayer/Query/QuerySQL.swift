@@ -46,6 +46,11 @@ struct QuerySQL {
     mutating func add(_ filter: QueryFilter) throws {
         let field = try Field(filter.field)
         let value = filter.value
+        // SQLite binds NaN as NULL, and no stored value is infinite (documents refuse both).
+        if let path = JSONText.firstNonFinitePath(in: value) {
+            throw SyncLayerError(.invalidQuery,
+                                 "\(filter.op) on \(Identifiers.describe(filter.field)) has a number that is not finite (at \(path))")
+        }
         switch filter.op {
         case .isEqualTo:
             clauses.append(equality(field, value))
