@@ -40,6 +40,32 @@ import Testing
         #expect(outbox[0].payload == #"{"text":"a"}"#)
     }
 
+    @Test func aSaveAfterASentInsertQueuesAnUpdateNotASecondInsert() async throws {
+        let f = try await Fixture()
+        try await f.todos.save(["text": "a"], id: "x")
+        // The insert went out but no answer came: the server may or may not have the document.
+        try f.store.read { db in try db.run("UPDATE sl_outbox SET attempts = 1") }
+        try await f.todos.save(["text": "b"], id: "x")
+        let outbox = try f.outbox()
+        #expect(outbox.map(\.type) == ["insert", "update"])
+        #expect(outbox.map(\.baseVersion) == [nil, nil])
+        #expect(outbox.map(\.payload) == [#"{"text":"a"}"#, #"{"text":"b"}"#])
+    }
+
+    @Test func aSaveAfterAnAcknowledgedInsertQueuesAnUpdateOnTheServerVersion() async throws {
+        let f = try await Fixture()
+        try await f.todos.save(["text": "a"], id: "x")
+        try f.store.read { db in
+            // As if the server had acknowledged the insert at version 1.
+            try db.run("DELETE FROM sl_outbox")
+            try db.run("UPDATE sl_documents SET server_version = 1, sync_state = 0, base = data")
+        }
+        try await f.todos.save(["text": "b"], id: "x")
+        let outbox = try f.outbox()
+        #expect(outbox.map(\.type) == ["update"])
+        #expect(outbox.first?.baseVersion == 1 && outbox.first?.payload == #"{"text":"b"}"#)
+    }
+
     @Test func getAllReturnsIdsInInsertionOrderAndHidesDeleted() async throws {
         let f = try await Fixture()
         let ids = try await f.todos.saveAll([["text": "a"], ["id": "x1", "text": "b"], ["text": "c"]])
@@ -293,6 +319,73 @@ import Testing
         #expect(try f.outbox().last?.payload == #"{"extra":{"deep":{"flag":true}},"meta":{"owner":"ann","priority":3}}"#)
         await #expect { try await f.todos.update("a", ["bad..path": 1]) } throws: {
             ($0 as? SyncLayerError)?.code == .invalidFieldPath
+        }
+    }
+
+    @Test func updateCannotTurnTheIdFieldIntoAnObject() async throws {
+        let f = try await Fixture()
+        try await f.todos.save(["text": "a"], id: "a")
+        for changes: [String: JSONValue] in [["id.x": 1], ["id.x.y": 1, "text": "b"], ["id": "other"]] {
+            await #expect { try await f.todos.update("a", changes) } throws: {
+                ($0 as? SyncLayerError)?.code == .invalidDocument
+            }
+        }
+        let typed = f.sync.collection("todos", as: Note.self)
+        await #expect { try await typed.update("a", ["id.x": 1]) } throws: {
+            ($0 as? SyncLayerError)?.code == .invalidDocument
+        }
+        #expect(try await f.todos.get("a")?.data == ["text": "a"])
+        // The id itself, unchanged, and fields that merely start with "id" are fine.
+        try await f.todos.update("a", ["id": "a", "idea": "yes", "ids.n": 1])
+        #expect(try await f.todos.get("a")?.data == ["text": "a", "id": "a", "idea": "yes", "ids": ["n": 1]])
+        #expect(try await typed.get("a") == Note(id: "a", text: "a"))
+    }
+
+    struct Note: Codable, Identifiable, Sendable, Equatable { var id: String; var text: String }
+
+    @Test func aDocumentOverSQLitesLengthLimitIsAStoreError() async throws {
+        let f = try await Fixture()
+        try await f.todos.save(["text": "kept"], id: "kept")
+        try f.store.read { db in _ = sqlite3_limit(db.handle, SQLITE_LIMIT_LENGTH, 10_000) }
+        await #expect { try await f.todos.save(["blob": .string(String(repeating: "x", count: 20_000))], id: "big") } throws: {
+            ($0 as? StoreError)?.resultCode == SQLITE_TOOBIG
+        }
+        #expect(try await f.todos.getAll().map(\.id) == ["kept"])
+        #expect(try f.outbox().map(\.recordID) == ["kept"])
+    }
+
+    @Test(.enabled(if: getuid() != 0, "root ignores file modes, so chmod cannot write-protect the file"))
+    func aWriteProtectedFileIsATypedErrorAndIsLeftAsItWas() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path("db.sqlite")
+        let config = SyncConfig(collections: ["todos"], storage: .file(path))
+        let first = try await SyncLayer(config: config)
+        try await first.collection("todos").save(["text": "kept"], id: "kept")
+        await first.close()
+        let before = try Data(contentsOf: URL(fileURLWithPath: path))
+        #expect(chmod(path, 0o400) == 0)
+        await #expect { try await SyncLayer(config: config) } throws: { ($0 as? StoreError)?.isReadOnly == true }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
+        // No -wal or -shm file inherited the read-only mode (SQLite gives them the file's mode).
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.url.path) == ["db.sqlite"])
+        // The failed open released the file: once writable, it opens, with its data.
+        #expect(chmod(path, 0o600) == 0)
+        let again = try await SyncLayer(config: config)
+        #expect(try await again.collection("todos").get("kept")?["text"] == "kept")
+        await again.close()
+    }
+
+    @Test func anOpenThatFailsReleasesTheFile() async throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path("db.sqlite")
+        // A meta table whose clock row cannot be read: the open fails after the client id is read.
+        let db = try Database(.init(path: path))
+        try db.execute("CREATE VIEW sl_meta (key, value) AS SELECT 'client_id', 'c1' UNION ALL SELECT 'hlc', json('not json')")
+        db.close()
+        for _ in 0..<2 {
+            #expect { try LocalStore(storage: .file(path), readOnly: true) } throws: {
+                ($0 as? StoreError)?.message.contains("malformed JSON") == true
+            }
         }
     }
 

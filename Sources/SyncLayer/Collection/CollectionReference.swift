@@ -54,9 +54,17 @@ public struct CollectionReference: QueryBuilding {
     /// (it does not remove the field). The change is queued as a patch of the top-level fields
     /// it touched.
     ///
-    /// - Throws: ``SyncLayerError/Code/documentNotFound`` when there is no such document.
+    /// - Throws: ``SyncLayerError/Code/documentNotFound`` when there is no such document;
+    ///   ``SyncLayerError/Code/invalidDocument`` when a change would alter the `id` field
+    ///   (which, as in ``save(_:id:)``, is the document id or absent).
     public func update(_ id: String, _ changes: [String: JSONValue]) async throws {
-        _ = try source.store().update(name, id: id, changes: changes)
+        let store = try source.store()
+        // `id.x` would turn the id field into an object; `save` refuses a non-string `id` too.
+        if let key = changes.keys.first(where: { $0.hasPrefix("id.") }) {
+            throw SyncLayerError(.invalidDocument,
+                                 "update cannot change the id field of \(Identifiers.describe(id)) (key \(Identifiers.describe(key)))")
+        }
+        _ = try store.update(name, id: id, changes: changes)
     }
 
     /// Deletes a document. Returns false when there was none (nothing is queued then).

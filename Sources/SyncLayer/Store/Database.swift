@@ -43,6 +43,15 @@ final class Database {
             if let db { sqlite3_close_v2(db) }
             throw StoreError(resultCode: rc & 0xFF, extendedResultCode: rc, message: message, sql: nil)
         }
+        // SQLite quietly opens a write-protected file read-only. Going on would fail only later,
+        // after switching to WAL had created -wal and -shm files with the file's read-only mode:
+        // they would keep the database read-only after the file's own mode is fixed.
+        if !options.readOnly && sqlite3_db_readonly(db, "main") == 1 {
+            sqlite3_close_v2(db)
+            throw StoreError(resultCode: SQLITE_READONLY,
+                             message: "\(path) opens read-only (a write-protected file or file system); SyncLayer needs to write it",
+                             sql: nil)
+        }
         handle = db
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, options.busyTimeoutMilliseconds)

@@ -41,6 +41,7 @@ final class LocalStore: @unchecked Sendable {
         let registration = try path.map { try OpenFiles.register($0) }
         let db: Database
         let clientID: String
+        let lastStamp: HLCTimestamp?
         do {
             db = try Database(.init(path: path, readOnly: readOnly, synchronousFull: durability == .full))
             if !readOnly {
@@ -49,12 +50,13 @@ final class LocalStore: @unchecked Sendable {
                            [.text(UUID().uuidString.lowercased())])
             }
             clientID = try db.scalarText("SELECT value FROM sl_meta WHERE key = 'client_id'") ?? "unknown"
+            lastStamp = try db.scalarText("SELECT value FROM sl_meta WHERE key = 'hlc'").flatMap(HLCTimestamp.init)
         } catch {
+            // Nothing after this block throws: an init that fails has released the file.
             if let registration { OpenFiles.unregister(registration) }
             throw error
         }
         self.registration = registration
-        let lastStamp = try db.scalarText("SELECT value FROM sl_meta WHERE key = 'hlc'").flatMap(HLCTimestamp.init)
         db.finishStatements()
         self.state = Locked(State(db: db, clock: HybridLogicalClock(node: clientID, last: lastStamp)))
         self.clientID = clientID
