@@ -24,14 +24,18 @@ public struct SyncLayerError: Error, Sendable, Hashable, CustomStringConvertible
         public static let invalidCollectionName = Code(rawValue: "invalidCollectionName")
         /// A document id is empty, longer than 512 bytes or has control characters.
         public static let invalidDocumentID = Code(rawValue: "invalidDocumentID")
-        /// A document cannot be stored: a non-finite number, nesting too deep, too large,
-        /// or an `id` field that disagrees with the document id.
+        /// A document cannot be stored: a non-finite number, nesting deeper than 256 levels, an
+        /// `id` field that disagrees with the document id, or an update that would change it.
+        /// (Size is not checked here: a document over SQLite's length limit, 1 GB by default,
+        /// fails as a ``StoreError`` with `SQLITE_TOOBIG`.)
         public static let invalidDocument = Code(rawValue: "invalidDocument")
         /// `update` named a document that does not exist (or is deleted).
         public static let documentNotFound = Code(rawValue: "documentNotFound")
         /// A query field path is empty or has characters a path cannot hold.
         public static let invalidFieldPath = Code(rawValue: "invalidFieldPath")
-        /// A query is malformed (negative limit or offset, an empty `whereIn` list, …).
+        /// A query is malformed: a negative limit or offset, a value of the wrong kind for its
+        /// operator (`whereIn` takes a list, `startsWith` a string, …), or a number that is not
+        /// finite. (An empty `whereIn` list is valid: it matches nothing.)
         public static let invalidQuery = Code(rawValue: "invalidQuery")
         /// A typed model could not be encoded to, or decoded from, a document.
         public static let modelCoding = Code(rawValue: "modelCoding")

@@ -35,7 +35,9 @@ public struct Document: Sendable, Hashable, Identifiable {
     }
     /// Whether the server has every local change.
     public let syncState: SyncState
-    /// Local version: 1 on creation, +1 for each local write.
+    /// Local version: 1 when the document is first stored on this device, then +1 for each
+    /// change to the local copy: a local write, a server copy stored by sync, a resolved
+    /// conflict, a rejected change rolled back. An acknowledgement leaves it as it is.
     public let version: Int
     /// The last version the server confirmed, `nil` if the server has never had it.
     public let serverVersion: Int?

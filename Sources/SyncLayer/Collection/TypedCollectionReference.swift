@@ -50,7 +50,8 @@ where Model: Codable & Identifiable & Sendable, Model.ID == String {
     /// Every model, in insertion order.
     public func getAll() async throws -> [Model] { try await query.get() }
 
-    /// Sets top-level fields of an existing document (see ``CollectionReference/update(_:_:)``).
+    /// Sets fields of an existing document; a key with dots sets a nested field
+    /// (see ``CollectionReference/update(_:_:)``).
     public func update(_ id: String, _ changes: [String: JSONValue]) async throws {
         try await untyped.update(id, changes)
     }
