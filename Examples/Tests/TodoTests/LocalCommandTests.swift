@@ -194,4 +194,14 @@ import Testing
         #expect(!plain.output.contains("\u{1B}["))
         #expect(plain.output.contains("Buy milk"))
     }
+
+    @Test func FORCE_COLORColoursAPipeButNeverOverridesNO_COLOR() async throws {
+        let device = Device()
+        _ = await device(["add", "Buy milk"])
+        let forced = await device(["list"], environment: ["FORCE_COLOR": "1"])
+        #expect(forced.output.contains("\u{1B}["))
+        let both = await device(["list"], environment: ["FORCE_COLOR": "1", "NO_COLOR": "1"])
+        #expect(!both.output.contains("\u{1B}["))
+        #expect(both.output.contains("Buy milk"))
+    }
 }

@@ -22,7 +22,10 @@ import Testing
         Case(terminal: true, environment: ["TERM": "dumb"], colour: false),
         Case(terminal: true, environment: [:], flag: true, colour: false),
         Case(terminal: false, environment: ["FORCE_COLOR": "1"], colour: true),
-        Case(terminal: true, environment: ["FORCE_COLOR": "1", "NO_COLOR": "1"], colour: true),
+        Case(terminal: true, environment: ["FORCE_COLOR": "1", "NO_COLOR": "1"], colour: false),  // NO_COLOR wins
+        Case(terminal: false, environment: ["FORCE_COLOR": "1", "NO_COLOR": "1"], colour: false),
+        Case(terminal: false, environment: ["FORCE_COLOR": "1", "NO_COLOR": ""], colour: true),
+        Case(terminal: true, environment: ["FORCE_COLOR": "1", "TERM": "dumb"], colour: true),
         Case(terminal: false, environment: ["FORCE_COLOR": "0"], colour: false),
         Case(terminal: false, environment: ["FORCE_COLOR": "1"], flag: true, colour: false),
     ])

@@ -1,8 +1,9 @@
 /// ANSI styling that switches itself off where colour is unwelcome.
 ///
 /// Colour is on only when the stream is a terminal, `NO_COLOR` is absent or empty (no-color.org),
-/// `TERM` is not `dumb` and `--no-color` was not given; a non-empty `FORCE_COLOR` other than `0`
-/// turns it on anyway.
+/// `TERM` is not `dumb` and `--no-color` was not given. A non-empty `FORCE_COLOR` other than `0`
+/// turns it on where the stream is not a terminal or `TERM` is `dumb`, but never over `NO_COLOR` or
+/// `--no-color`: a user who asked for no colour gets none.
 struct Style: Sendable {
     let enabled: Bool
 
@@ -11,8 +12,8 @@ struct Style: Sendable {
     /// Decides whether to colour a stream.
     static func colorEnabled(isTerminal: Bool, environment: [String: String], noColorFlag: Bool) -> Bool {
         if noColorFlag { return false }
-        if let force = environment["FORCE_COLOR"], !force.isEmpty, force != "0" { return true }
         if let noColor = environment["NO_COLOR"], !noColor.isEmpty { return false }
+        if let force = environment["FORCE_COLOR"], !force.isEmpty, force != "0" { return true }
         if environment["TERM"] == "dumb" { return false }
         return isTerminal
     }
