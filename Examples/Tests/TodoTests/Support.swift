@@ -73,9 +73,9 @@ struct TestServer: Sendable {
     let directory = TemporaryDirectory()
     let process: InProcessServer
 
-    init() async throws {
-        process = try await InProcessServer.start(
-            configuration: ServerConfiguration(port: 0, databasePath: directory.path("server.sqlite"), tokens: [TestServer.token]))
+    init(limits: ServerConfiguration.Limits = ServerConfiguration.Limits()) async throws {
+        process = try await InProcessServer.start(configuration: ServerConfiguration(
+            port: 0, databasePath: directory.path("server.sqlite"), tokens: [TestServer.token], limits: limits))
     }
 
     var url: String { process.baseURL }

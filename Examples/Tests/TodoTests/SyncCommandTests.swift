@@ -1,5 +1,6 @@
 import Foundation
 import SyncLayer
+import SyncServer
 import enum SyncLayer.JSONValue
 import Testing
 @testable import TodoCore
@@ -92,6 +93,40 @@ import Testing
         #expect(list.status == 0)
         #expect(list.output.contains("Buy milk ↑"))
         #expect(list.error.contains("unreachable; showing local data"))
+    }
+
+    @Test func aWriteTheServerRejectsExits65AndReportsItRejectedNotQueued() async throws {
+        // The server refuses documents over 1 KB for good (DOCUMENT_TOO_LARGE).
+        let server = try await TestServer(limits: ServerConfiguration.Limits(document: DocumentLimits(maxBytes: 1024)))
+        let device = Device(server: server)
+        let run = await device(["add", String(repeating: "x", count: 2000), "--json"])
+        #expect(run.status == 65)
+        #expect(run.error.contains("the server rejected 1 change"))
+        #expect(run.error.contains("DOCUMENT_TOO_LARGE"))
+        let sync = try #require(run.json?["sync"])
+        #expect(sync["state"] == "rejected")
+        #expect(sync["pending"] == 0)
+        let rejected = try #require(sync["rejected"]?.arrayValue)
+        #expect(rejected.count == 1)
+        #expect(rejected.first?["operation"] == "insert")
+        #expect(rejected.first?["reason"]?.stringValue?.contains("DOCUMENT_TOO_LARGE") == true)
+        let id = try #require(rejected.first?["id"]?.stringValue)
+
+        let human = await device(["add", String(repeating: "y", count: 2000)])
+        #expect(human.status == 65)
+        #expect(human.error.contains("the server rejected 1 change:\n  insert "))
+
+        let status = await device(["status", "--json"])
+        #expect(status.status == 0, "\(status.error)")
+        #expect(status.json?["pending"] == 0)
+        let listed = try #require(status.json?["rejected"]?.arrayValue)
+        #expect(listed.count == 2)
+        #expect(listed.first?["id"]?.stringValue == id)
+        #expect(listed.first?["reason"]?.stringValue?.contains("DOCUMENT_TOO_LARGE") == true)
+        let shown = await device(["status"])
+        #expect(shown.output.contains("2 changes refused by the server:"))
+        #expect(shown.output.contains("insert \(id.prefix(8)): "))
+        await server.stop()
     }
 
     @Test func queuedChangesArePushedOnceTheServerIsBack() async throws {

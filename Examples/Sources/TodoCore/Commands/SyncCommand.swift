@@ -69,8 +69,7 @@ struct SyncCommand: AsyncParsableCommand {
                 printer.document([
                     "version": .int(TodoRendering.schemaVersion), "server": .string(settings.displayURL),
                     "pushed": .int(counts.pushed), "pulled": .int(counts.pulled), "conflicts": .int(counts.conflicts),
-                    "rejected": .array(rejected.map { ["id": .string($0.recordID), "operation": .string($0.kind.rawValue),
-                                                       "reason": .string($0.reason)] }),
+                    "rejected": .array(rejected.map(\.json)),
                     "pending": .int(after.pending), "durationMs": .int(milliseconds),
                 ])
             } else {
@@ -79,9 +78,7 @@ struct SyncCommand: AsyncParsableCommand {
                              + "\(plural(counts.conflicts, "conflict")) resolved \(style.dim("(\(milliseconds) ms)"))")
             }
             if !rejected.isEmpty {
-                let lines = rejected.map { "  \($0.kind.rawValue) \($0.recordID.prefix(ShortID.minimumLength)): \($0.reason)" }
-                throw TodoError("the server rejected \(plural(rejected.count, "change")):\n" + lines.joined(separator: "\n"),
-                                status: .dataError, hint: "the todos were brought back to the server's version")
+                throw TodoError.rejected(rejected, hint: "the todos were brought back to the server's version")
             }
         }
     }

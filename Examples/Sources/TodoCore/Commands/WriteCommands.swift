@@ -193,14 +193,14 @@ struct RemoveCommand: AsyncParsableCommand {
 }
 
 /// After a write: sync when a server is configured, print what changed, then report a sync
-/// failure (the write itself is saved either way).
+/// failure or a rejection (the write itself is saved either way).
 private func finishWrite(_ store: TodoStore, action: String, todos: [Todo], changed: Int, printer: Printer) async throws {
-    let outcome: Result<TodoStore.SyncSummary, any Error>
+    let summary: TodoStore.SyncSummary
     do {
-        outcome = .success(changed > 0 ? try await store.syncAfterWrite() : TodoStore.SyncSummary(
-            state: store.server == nil ? "local" : "unchanged", pending: try await store.sync.pendingOperationCount()))
+        summary = changed > 0 ? try await store.syncAfterWrite() : TodoStore.SyncSummary(
+            state: store.server == nil ? .local : .unchanged, pending: try await store.sync.pendingOperationCount())
     } catch {
-        outcome = .failure(error)
+        summary = .failure(error, pending: try await store.sync.pendingOperationCount())
     }
     let removed = action == "removed"
     var shown: [Todo] = []
@@ -209,12 +209,6 @@ private func finishWrite(_ store: TodoStore, action: String, todos: [Todo], chan
     }
     let idLength = ShortID.length(for: try await store.list().map(\.id) + todos.map(\.id))
     if printer.json {
-        let summary: TodoStore.SyncSummary
-        if let succeeded = try? outcome.get() {
-            summary = succeeded
-        } else {
-            summary = TodoStore.SyncSummary(state: "queued", pending: try await store.sync.pendingOperationCount())
-        }
         printer.document([
             "version": .int(TodoRendering.schemaVersion), "action": .string(action), "changed": .int(changed),
             "todos": .array(shown.map { TodoRendering.json($0, idLength: idLength) }), "sync": summary.json,
@@ -226,5 +220,5 @@ private func finishWrite(_ store: TodoStore, action: String, todos: [Todo], chan
             printer.line("\(action.padding(toLength: 8, withPad: " ", startingAt: 0)) \(row)")
         }
     }
-    if case .failure(let error) = outcome { throw error }
+    if let error = summary.error { throw error }
 }

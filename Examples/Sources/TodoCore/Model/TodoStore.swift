@@ -119,37 +119,67 @@ final class TodoStore: Sendable {
         }
     }
 
-    /// After a write: sync when a server is configured; report what could not reach it.
+    /// After a write: sync when a server is configured; report how it went.
     ///
-    /// - Throws: ``TodoError`` with ``ExitStatus/tempFailure`` when the change stays queued
-    ///   because the server is unreachable, ``ExitStatus/dataError`` when the server rejected it.
+    /// A sync that fails or a change the server refuses is not thrown: the summary says so and
+    /// carries the error to exit with (``SyncSummary/error``), so the write can be shown first.
+    ///
+    /// - Throws: when the local store cannot be read, or for an error that is not a sync
+    ///   failure (the store closed, the task cancelled).
     func syncAfterWrite(timeout: Duration = .seconds(10)) async throws -> SyncSummary {
-        guard let server else { return SyncSummary(state: "local", pending: try await sync.pendingOperationCount()) }
+        guard let server else { return SyncSummary(state: .local, pending: try await sync.pendingOperationCount()) }
         let rejectedBefore = try await sync.outboxCounts().rejected
         let attempt = try await syncNow(timeout: timeout)
         let counts = try await sync.outboxCounts()
         switch attempt {
         case .noServer:
-            return SyncSummary(state: "local", pending: counts.pending)
+            return SyncSummary(state: .local, pending: counts.pending)
         case .synced where counts.rejected > rejectedBefore:
             let rejected = try await sync.rejectedOperations().suffix(counts.rejected - rejectedBefore)
-            let reasons = rejected.map { "\($0.kind.rawValue) \($0.recordID.prefix(ShortID.minimumLength)): \($0.reason)" }
-            throw TodoError("the server rejected \(plural(rejected.count, "change")):\n  " + reasons.joined(separator: "\n  "),
-                            status: .dataError, hint: "the todo was brought back to the server's version")
+            return SyncSummary(state: .rejected, pending: counts.pending, rejected: Array(rejected),
+                               error: TodoError.rejected(rejected, hint: "the todo was brought back to the server's version"))
         case .synced:
-            return SyncSummary(state: counts.pending == 0 ? "synced" : "queued", pending: counts.pending)
+            return SyncSummary(state: counts.pending == 0 ? .synced : .queued, pending: counts.pending)
         case .failed(let error):
-            throw TodoError.sync(error, server: server.displayURL, queued: counts.pending)
+            return .failure(TodoError.sync(error, server: server.displayURL, queued: counts.pending), pending: counts.pending)
         }
     }
 
-    /// What a write command reports about syncing.
+    /// What a write command reports about syncing (`"sync"` in its `--json` output).
     struct SyncSummary: Sendable {
-        /// `local` (no server), `synced`, or `queued`.
-        var state: String
-        var pending: Int
+        enum State: String, Sendable {
+            /// No server configured, or `--offline`: the change stays on this machine.
+            case local
+            /// The command changed nothing, so there was nothing to push.
+            case unchanged
+            /// The change reached the server and nothing is left to push.
+            case synced
+            /// Saved and waiting to be pushed: the server was unreachable, refused the token,
+            /// or more changes are queued.
+            case queued
+            /// The server refused the change for good (``SyncSummary/rejected`` says why).
+            case rejected
+            /// The sync failed with nothing left queued (the push went through, the pull did not).
+            case failed
+        }
 
-        var json: JSONValue { ["state": .string(state), "pending": .int(pending)] }
+        var state: State
+        var pending: Int
+        /// The changes the server refused in this sync, for ``State/rejected``.
+        var rejected: [RejectedOperation] = []
+        /// What the command exits with once it has shown the write: the sync failure or the rejection.
+        var error: (any Error)?
+
+        /// A sync that failed: the change is queued unless nothing is left to push.
+        static func failure(_ error: any Error, pending: Int) -> SyncSummary {
+            SyncSummary(state: pending == 0 ? .failed : .queued, pending: pending, error: error)
+        }
+
+        var json: JSONValue {
+            var fields: [String: JSONValue] = ["state": .string(state.rawValue), "pending": .int(pending)]
+            if state == .rejected { fields["rejected"] = .array(rejected.map(\.json)) }
+            return .object(fields)
+        }
     }
 
     // MARK: Last sync

@@ -50,6 +50,13 @@ struct TodoError: Error, CustomStringConvertible {
         TodoError(message, status: .usage, hint: hint)
     }
 
+    /// The changes the server refused for good, one per line with its reason (exit 65).
+    static func rejected(_ operations: some Sequence<RejectedOperation>, hint: String) -> TodoError {
+        let lines = operations.map { "  \($0.kind.rawValue) \($0.recordID.prefix(ShortID.minimumLength)): \($0.reason)" }
+        return TodoError("the server rejected \(plural(lines.count, "change")):\n" + lines.joined(separator: "\n"),
+                         status: .dataError, hint: hint)
+    }
+
     /// Maps a sync failure to what the user sees and the exit code.
     static func sync(_ error: SyncError, server: String, queued: Int) -> TodoError {
         switch error.kind {
@@ -71,4 +78,11 @@ struct TodoError: Error, CustomStringConvertible {
 /// `1 change`, `2 changes`.
 func plural(_ count: Int, _ noun: String) -> String {
     "\(count) \(noun)\(count == 1 ? "" : "s")"
+}
+
+extension RejectedOperation {
+    /// `{"id", "operation", "reason"}`, as `todo sync`, `todo status` and the write commands show it.
+    var json: JSONValue {
+        ["id": .string(recordID), "operation": .string(kind.rawValue), "reason": .string(reason)]
+    }
 }
