@@ -3,8 +3,9 @@ import Synchronization
 /// Runs `operation` and returns its result, or `nil` when `timeout` passes first.
 ///
 /// Unlike a task group, this returns at the deadline even when the operation does not react
-/// to cancellation (`SyncLayer.syncNow()` waits for the sync loop, which only its `close()`
-/// ends); the operation is cancelled and left to its owner.
+/// to cancellation: the operation is cancelled and left to its owner. `SyncLayer.syncNow()`
+/// reacts (it stops waiting and the run goes on in the sync loop), but awaiting another task's
+/// `value`, as `todo sync` does for its event watcher, does not.
 ///
 /// - Throws: what the operation throws, or `CancellationError` when the caller is cancelled.
 func withDeadline<T: Sendable>(_ timeout: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T? {

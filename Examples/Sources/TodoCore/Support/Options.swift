@@ -5,7 +5,8 @@ import SyncLayer
 /// `--db`: where the todos live.
 struct StoreOptions: ParsableArguments {
     @Option(name: .customLong("db"), help: ArgumentHelp(
-        "The database file (env TODO_DB). Default: the SDK's store, $XDG_DATA_HOME/synclayer/synclayer.sqlite.",
+        "The database file (env TODO_DB). Default: the SDK's store, synclayer/synclayer.sqlite under "
+            + "Application Support on Apple platforms, under $XDG_DATA_HOME (or ~/.local/share) on Linux.",
         valueName: "path"))
     var path: String?
 
