@@ -30,7 +30,10 @@ struct SyncLayerServer: AsyncParsableCommand {
     @Flag(help: "Accept ?token= on the WebSocket upgrade, as the Dart client sends it (env SYNCLAYER_ALLOW_QUERY_TOKEN=1).")
     var allowQueryToken = false
 
-    @Option(help: "Requests per second allowed per token; off by default (env SYNCLAYER_RATE_LIMIT).")
+    @Option(help: """
+        Requests a second allowed per token (per client address for requests without one), a number above 0; \
+        off by default (env SYNCLAYER_RATE_LIMIT).
+        """)
     var rateLimit: Double?
 
     @Option(help: "trace, debug, info, notice, warning, error or critical (env SYNCLAYER_LOG_LEVEL).")
@@ -40,12 +43,13 @@ struct SyncLayerServer: AsyncParsableCommand {
         let environment = ProcessInfo.processInfo.environment
         var configuration = ServerConfiguration()
         configuration.host = host ?? environment["SYNCLAYER_HOST"] ?? configuration.host
-        if let port = try port ?? environment["SYNCLAYER_PORT"].map(Self.integer) { configuration.port = port }
+        if let port = try port ?? Self.value("SYNCLAYER_PORT", in: environment, as: Int.self, "an integer") { configuration.port = port }
         configuration.databasePath = data ?? environment["SYNCLAYER_DATA"]
         let tokenList = tokens.isEmpty ? (environment["SYNCLAYER_TOKENS"] ?? "").split(separator: ",").map(String.init) : tokens
         configuration.tokens = Set(tokenList.filter { !$0.isEmpty })
         configuration.allowQueryToken = allowQueryToken || environment["SYNCLAYER_ALLOW_QUERY_TOKEN"] == "1"
-        configuration.rateLimitPerSecond = rateLimit ?? environment["SYNCLAYER_RATE_LIMIT"].flatMap(Double.init)
+        configuration.rateLimitPerSecond = try Self.rate(
+            rateLimit ?? Self.value("SYNCLAYER_RATE_LIMIT", in: environment, as: Double.self, "a number"))
         if let levelName = logLevel ?? environment["SYNCLAYER_LOG_LEVEL"] {
             guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown log level \(levelName)") }
             configuration.logLevel = level
@@ -54,8 +58,21 @@ struct SyncLayerServer: AsyncParsableCommand {
         try await app.runService()
     }
 
-    private static func integer(_ text: String) throws -> Int {
-        guard let value = Int(text) else { throw ValidationError("SYNCLAYER_PORT must be an integer") }
+    /// The variable `name` read as a `Value`; nil when it is not set, an error when it is set to something else.
+    private static func value<Value: LosslessStringConvertible>(
+        _ name: String, in environment: [String: String], as _: Value.Type, _ kind: String
+    ) throws -> Value? {
+        guard let text = environment[name] else { return nil }
+        guard let value = Value(text) else { throw ValidationError("\(name) must be \(kind) (got \(text))") }
+        return value
+    }
+
+    /// A rate of 0, below 0, infinite or NaN would leave the limiter no sensible wait to answer.
+    private static func rate(_ value: Double?) throws -> Double? {
+        guard let value else { return nil }
+        guard value.isFinite, value > 0 else {
+            throw ValidationError("the rate limit must be a number of requests a second above 0 (got \(value))")
+        }
         return value
     }
 }

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import NIOCore
 import Synchronization
 
 /// Logs one line per request at info: method, path without query, status, duration. Never bodies or
@@ -124,16 +125,26 @@ extension String {
     }
 }
 
-/// Optional per-token token bucket; answers 429 with `Retry-After`.
+/// Optional rate limit; answers 429 with `Retry-After`.
+///
+/// A request that carries an accepted token counts against that token's bucket; any other request (public
+/// routes, or every request when no token is configured) against its client address's bucket, so one caller
+/// cannot use up the budget of the others.
 struct RateLimitMiddleware: RouterMiddleware {
     typealias Context = SyncRequestContext
     let limiter: RateLimiter
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let retryAfter = limiter.take(key: context.token ?? "") {
+        if let retryAfter = limiter.take(key: Self.key(token: context.token, address: context.channel.remoteAddress?.ipAddress)) {
             throw APIError(.tooManyRequests, code: "RATE_LIMIT_EXCEEDED", message: "too many requests", retryAfter: retryAfter)
         }
         return try await next(request, context)
+    }
+
+    /// The bucket of a request: its token when it has one, else its client address.
+    static func key(token: String?, address: String?) -> String {
+        if let token, !token.isEmpty { return "token " + token }
+        return "address " + (address ?? "unknown")
     }
 }
 
@@ -144,29 +155,48 @@ final class RateLimiter: Sendable {
         var refilled: ContinuousClock.Instant
     }
 
+    /// The longest `Retry-After`: a rate so small that the next token is further away still answers this.
+    static let maximumWait = 3600
+    /// Buckets are many when keyed by address; past this many, the full ones (same as absent) are dropped.
+    private static let pruneThreshold = 10_000
+
     private let perSecond: Double
     private let capacity: Double
-    private let buckets = Mutex<[String: Bucket]>([:])
+    private let state = Mutex<(buckets: [String: Bucket], pruneAt: Int)>(([:], pruneThreshold))
 
+    /// - Parameter perSecond: a finite rate above 0; anything else is a programming error (the server's
+    ///   command line refuses it with a message).
     init(perSecond: Double) {
+        precondition(perSecond.isFinite && perSecond > 0, "the rate limit must be a finite number of requests a second above 0")
         self.perSecond = perSecond
         capacity = max(1, perSecond)
     }
 
-    /// Nil when the request may go on, else the seconds to wait.
+    /// Nil when the request may go on, else the seconds to wait (1 to `maximumWait`).
     func take(key: String, now: ContinuousClock.Instant = .now) -> Int? {
-        buckets.withLock { buckets in
-            var bucket = buckets[key] ?? Bucket(tokens: capacity, refilled: now)
-            let elapsed = now - bucket.refilled
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-            bucket.tokens = min(capacity, bucket.tokens + seconds * perSecond)
-            bucket.refilled = now
-            defer { buckets[key] = bucket }
+        state.withLock { state in
+            if state.buckets.count >= state.pruneAt {
+                state.buckets = state.buckets.filter { refilled($0.value, at: now).tokens < capacity }
+                state.pruneAt = max(Self.pruneThreshold, state.buckets.count * 2)
+            }
+            var bucket = state.buckets[key].map { refilled($0, at: now) } ?? Bucket(tokens: capacity, refilled: now)
+            defer { state.buckets[key] = bucket }
             if bucket.tokens >= 1 {
                 bucket.tokens -= 1
                 return nil
             }
-            return max(1, Int(((1 - bucket.tokens) / perSecond).rounded(.up)))
+            // Clamped before converting: a tiny rate makes the wait overflow an Int, or be infinite.
+            let wait = ((1 - bucket.tokens) / perSecond).rounded(.up)
+            return wait < Double(Self.maximumWait) ? max(1, Int(wait)) : Self.maximumWait
         }
+    }
+
+    /// The number of buckets held, for tests.
+    var bucketCount: Int { state.withLock { $0.buckets.count } }
+
+    private func refilled(_ bucket: Bucket, at now: ContinuousClock.Instant) -> Bucket {
+        let elapsed = now - bucket.refilled
+        let seconds = max(0, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        return Bucket(tokens: min(capacity, bucket.tokens + seconds * perSecond), refilled: now)
     }
 }
