@@ -19,7 +19,8 @@ public struct ServerConfiguration: Sendable {
     /// Accept `?token=` on the WebSocket upgrade (the Dart client's way).
     public var allowQueryToken: Bool
     public var limits: Limits
-    /// Requests per second allowed per token (burst of the same size); nil disables rate limiting.
+    /// Requests a second allowed per token, or per client address for a request without one (burst of the
+    /// same size, at least 1); nil disables rate limiting. Must be finite and above 0.
     public var rateLimitPerSecond: Double?
     /// A WebSocket that sends nothing for this long is closed with 4408.
     public var webSocketIdleTimeout: Duration
@@ -57,5 +58,12 @@ public struct ServerConfiguration: Sendable {
 
         /// A WebSocket message holds one document plus its envelope.
         public var maxWebSocketMessageBytes: Int { document.maxBytes + 64 * 1024 }
+
+        /// The nesting around a document in the deepest request body, a v2 push: body, `ops`, op.
+        static let envelopeDepth = 3
+        /// The deepest nesting a request body is built to, whatever the document limit (the parser and the
+        /// encoder recurse). With a document limit above this less `envelopeDepth`, a body that nests
+        /// deeper is refused whole.
+        static let maxBodyDepth = 512
     }
 }

@@ -62,16 +62,38 @@ import SyncServer
         (Array("{\"recordId\":\"\",\"data\":{}}".utf8), "INVALID_IDENTIFIER"),
         (Array("{\"recordId\":\"..\",\"data\":{}}".utf8), "INVALID_IDENTIFIER"),
         (Array("{\"recordId\":\"a\\u0000b\",\"data\":{}}".utf8), "INVALID_IDENTIFIER"),
-        (Array((String(repeating: "[", count: 200) + String(repeating: "]", count: 200)).utf8), "DOCUMENT_TOO_DEEP"),
+        (Array(("{\"recordId\":\"r\",\"data\":" + nestedDocument(depth: 200) + "}").utf8), "DOCUMENT_TOO_DEEP"),
+        (Array((String(repeating: "[", count: 200) + String(repeating: "]", count: 200)).utf8), "INVALID_REQUEST"),
     ]
 
-    @Test(arguments: badBodies)
-    func badInputIs400(_ body: [UInt8], _ code: String) async throws {
+    /// Each holds a valid op too, which must not be applied.
+    static let badV2Bodies: [(body: [UInt8], code: String)] = {
+        let good = op("o1", "insert", "r1", payload: ["n": 1]).encoded
+        func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+        return [
+            (bytes(#"{"clientId":"c1","ops":[\#(good),"#), "INVALID_JSON"),
+            (bytes(#"{"clientId":"c1","ops":[\#(good)]}x"#), "INVALID_JSON"),
+            (bytes(#"{"clientId":"c"#) + [0xFF] + bytes(#"1","ops":[\#(good)]}"#), "INVALID_JSON"),  // invalid UTF-8
+            // Malformed inside a document too deep to be built: still checked.
+            (bytes(#"{"clientId":"c1","ops":[\#(good),{"opId":"o2","type":"insert","collection":"todos","recordId":"r2","payload":{"k":"#
+                + String(repeating: "[", count: 100) + "1,]" + String(repeating: "]", count: 99) + "}}]}"), "INVALID_JSON"),
+            (bytes("[\(good)]"), "INVALID_REQUEST"),
+            (bytes(#"{"clientId":5,"ops":[\#(good)]}"#), "INVALID_REQUEST"),
+            (bytes(#"{"clientId":"c 1","ops":[\#(good)]}"#), "INVALID_REQUEST"),
+            (bytes(#"{"clientId":"c1","ops":\#(good)}"#), "INVALID_REQUEST"),
+            (bytes(#"{"clientId":"c1","ops":[]}"#), "INVALID_REQUEST"),
+            (bytes(#"{"clientId":"c1","ops":[\#(good),5]}"#), "INVALID_REQUEST"),
+            (bytes(#"{"clientId":"c1","ops":[\#(good),{"opId":7,"type":"delete","collection":"todos","recordId":"r2"}]}"#), "INVALID_REQUEST"),
+        ]
+    }()
+
+    @Test(arguments: badBodies.map { ("/sync/todos", $0.body, $0.code) } + badV2Bodies.map { ("/v2/push", $0.body, $0.code) })
+    func badInputIs400AndAppliesNothing(_ path: String, _ body: [UInt8], _ code: String) async throws {
         try await withTestServer { server in
-            let answer = try await server.http.send("POST", "/sync/todos", raw: Data(body))
+            let answer = try await server.http.send("POST", path, raw: Data(body))
             #expect(answer.status == 400)
             #expect(answer.errorCode == code)
-            #expect(try await server.http.get("/sync/todos").json?["records"] == [])
+            #expect(try await server.http.pullAll("todos").changes.isEmpty)  // v1 writes are in the change log too
         }
     }
 
@@ -106,6 +128,28 @@ import SyncServer
             #expect(refusal.errorCode == "RATE_LIMIT_EXCEEDED")
             #expect(refusal.json?["error"]?["retryable"] == true)
             #expect(Int(refusal.header("Retry-After") ?? "") ?? 0 >= 1)
+        }
+    }
+
+    @Test func eachTokenHasItsOwnRateLimitAndPublicRoutesCountPerAddress() async throws {
+        try await withTestServer(configure: { $0.tokens.insert("second-token"); $0.rateLimitPerSecond = 0.05 }) { server in
+            var statuses: [Int] = []
+            for (path, token) in [("/sync/todos", testToken), ("/sync/todos", testToken), ("/sync/todos", "second-token"),
+                                  ("/health", nil), ("/.well-known/synclayer", nil)] {
+                statuses.append(try await server.http.get(path, token: token).status)
+            }
+            #expect(statuses == [200, 429, 200, 200, 429])
+        }
+    }
+
+    @Test(arguments: [("PUT", "/v2/push"), ("DELETE", "/v2/pull?collection=todos"), ("PUT", "/sync/todos"), ("POST", "/health"),
+                      ("GET", "/sync/todos/r1")])
+    func aWrongMethodIs404(_ method: String, _ path: String) async throws {
+        // PROTOCOL.md's 405 METHOD_NOT_ALLOWED is never sent: Hummingbird's router finds no route.
+        try await withTestServer { server in
+            let answer = try await server.http.send(method, path, json: method == "GET" ? nil : [:])
+            #expect(answer.status == 404)
+            #expect(answer.errorCode == "NOT_FOUND")
         }
     }
 }

@@ -87,4 +87,14 @@ import SyncServer
             #expect(missing.status == 400)
         }
     }
+
+    @Test(arguments: ["-bad", "a%2Fb", String(repeating: "c", count: 129), "", "%00", "t%C3%A9"])
+    func anInvalidCollectionIs400(_ collection: String) async throws {
+        try await withTestServer { server in
+            let answer = try await server.http.get("/v2/pull?collection=\(collection)")
+            #expect(answer.status == 400)
+            #expect(answer.errorCode == "INVALID_IDENTIFIER")
+            #expect(answer.json?["error"]?["retryable"] == false)
+        }
+    }
 }

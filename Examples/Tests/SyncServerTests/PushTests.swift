@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import SyncServer
 
@@ -158,4 +159,61 @@ import SyncServer
             #expect(try await server.http.pullAll("todos").changes.isEmpty)
         }
     }
+
+    @Test(arguments: [33, 61, 62, 100_000])
+    func aTooDeepDocumentIsRejectedAloneHoweverDeep(_ depth: Int) async throws {
+        try await withTestServer { server in  // the default limit: 32 levels
+            let deep = #"{"opId":"o2","type":"insert","collection":"todos","recordId":"r2","payload":"# + nestedDocument(depth: depth) + "}"
+            let body = #"{"clientId":"c1","ops":["# + op("o1", "insert", "r1", payload: ["n": 1]).encoded + "," + deep + ","
+                + op("o3", "insert", "r3", payload: ["fits": .object(try #require(JSONParser.parse(Array(nestedDocument(depth: 31).utf8)).objectValue))]).encoded
+                + "]}"
+            let answer = try await server.http.send("POST", "/v2/push", raw: Data(body.utf8))
+            #expect(answer.status == 200, "\(String(decoding: answer.body, as: UTF8.self).prefix(300))")
+            let results = answer.json?["results"]?.arrayItems ?? []
+            #expect(results.map { $0["status"] } == ["applied", "rejected", "applied"])
+            #expect(results.map { $0["code"] } == [nil, "DOCUMENT_TOO_DEEP", nil])
+            #expect(results.map { $0["opId"] } == ["o1", "o2", "o3"])
+            #expect(try await server.http.pullAll("todos").changes.recordIDs == ["r1", "r3"])
+        }
+    }
+
+    @Test func anOversizedBodyIs413AndAppliesNothing() async throws {
+        try await withTestServer(configure: { $0.limits.maxBodyBytes = 1000 }) { server in
+            let answer = try await server.http.post("/v2/push", ["clientId": "c1", "ops": [
+                op("o1", "insert", "r1", payload: ["n": 1]),
+                op("o2", "insert", "r2", payload: ["x": .string(String(repeating: "x", count: 2000))]),
+            ]])
+            #expect(answer.status == 413)
+            #expect(answer.errorCode == "PAYLOAD_TOO_LARGE")
+            #expect(try await server.http.pullAll("todos").changes.isEmpty)
+        }
+    }
+
+    @Test func anInvalidCollectionNameRejectsItsOpAlone() async throws {
+        try await withTestServer { server in
+            let results = try await server.http.push(clientID: "c1", [
+                op("o1", "insert", "r1", payload: ["n": 1]),
+                op("o2", "insert", "r2", collection: "-bad", payload: ["n": 2]),
+                op("o3", "insert", "r3", collection: "a/b", payload: ["n": 3]),
+                op("o4", "insert", "r4", collection: String(repeating: "c", count: 129), payload: ["n": 4]),
+                op("o5", "insert", "r5", collection: "", payload: ["n": 5]),
+                op("o6", "insert", "r6", payload: ["n": 6]),
+            ])
+            #expect(results.map { $0["status"] } == ["applied", "rejected", "rejected", "rejected", "rejected", "applied"])
+            #expect(results.map { $0["code"] } == [nil, "INVALID_IDENTIFIER", "INVALID_IDENTIFIER", "INVALID_IDENTIFIER", "INVALID_IDENTIFIER", nil])
+            #expect(try await server.http.pullAll("todos").changes.recordIDs == ["r1", "r6"])
+        }
+    }
+}
+
+/// The text of a document `depth` levels deep (the document object is level 1), objects and arrays in turn.
+func nestedDocument(depth: Int) -> String {
+    var opening = "", closing = ""
+    opening.reserveCapacity(depth * 5)
+    closing.reserveCapacity(depth)
+    for level in 1...depth {
+        opening += level % 2 == 1 ? #"{"k":"# : "["
+        closing += level % 2 == 1 ? "}" : "]"
+    }
+    return opening + "1" + String(closing.reversed())
 }

@@ -24,7 +24,7 @@ struct LegacyRoutes {
 
     private func push(_ request: Request, _ context: SyncRequestContext) async throws -> Response {
         let collection = try collection(context)
-        let body = try await RequestReading.object(request, maxBytes: service.limits.maxBodyBytes)
+        let body = try await RequestReading.object(request, limits: service.limits)
         guard let id = body["recordId"]?.stringValue else { throw APIError.invalidRequest("recordId must be a string") }
         guard let data = body["data"]?.objectValue else { throw APIError.invalidRequest("data must be an object") }
         try checkTimestamp(body["timestamp"])
@@ -37,7 +37,7 @@ struct LegacyRoutes {
     private func patch(_ request: Request, _ context: SyncRequestContext) async throws -> Response {
         let collection = try collection(context)
         let id = try recordID(try RequestReading.pathParameter("recordId", context))
-        let body = try await RequestReading.object(request, maxBytes: service.limits.maxBodyBytes)
+        let body = try await RequestReading.object(request, limits: service.limits)
         guard let delta = body["delta"]?.objectValue else { throw APIError.invalidRequest("delta must be an object") }
         if let base = body["baseVersion"], !base.isNull, base.intValue == nil {
             throw APIError.invalidRequest("baseVersion must be an integer")

@@ -36,7 +36,7 @@ struct ProtocolV2Routes {
     }
 
     private func push(_ request: Request, _ context: SyncRequestContext) async throws -> Response {
-        let body = try await RequestReading.object(request, maxBytes: service.limits.maxBodyBytes)
+        let body = try await RequestReading.object(request, limits: service.limits)
         guard let clientID = body["clientId"]?.stringValue, Identifiers.isValidClientID(clientID) else {
             throw APIError.invalidRequest("clientId must be 1-128 printable ASCII characters")
         }

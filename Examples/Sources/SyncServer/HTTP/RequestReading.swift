@@ -3,7 +3,13 @@ import Hummingbird
 /// Reading bodies, paths and queries strictly (PROTOCOL.md §1).
 enum RequestReading {
     /// The body as JSON, or a 400/413 `APIError`.
-    static func json(_ request: Request, maxBytes: Int) async throws -> JSONValue {
+    ///
+    /// Nesting is read as deep as the deepest allowed document inside the deepest envelope (a v2 push:
+    /// body, ops, op). A container deeper than that is checked but not built, and an empty array takes its
+    /// place: the document holding it stays too deep and is refused on its own (per op in a v2 push), not
+    /// the whole body.
+    static func json(_ request: Request, limits: ServerConfiguration.Limits) async throws -> JSONValue {
+        let maxBytes = limits.maxBodyBytes
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBytes {
             throw tooLarge(maxBytes)
         }
@@ -13,8 +19,12 @@ enum RequestReading {
         } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw tooLarge(maxBytes)
         }
+        // Past the hard cap the substitute could land inside an allowed depth and be stored: refuse instead.
+        let depth = limits.document.maxDepth + ServerConfiguration.Limits.envelopeDepth
+        let overflow: JSONParser.DepthOverflow = depth <= ServerConfiguration.Limits.maxBodyDepth ? .substituteEmptyArray : .fail
         do {
-            return try JSONParser.parse(buffer.readableBytesView, maxDepth: 64)
+            return try JSONParser.parse(
+                buffer.readableBytesView, maxDepth: min(depth, ServerConfiguration.Limits.maxBodyDepth), beyondMaxDepth: overflow)
         } catch {
             switch error.reason {
             case .invalidUTF8: throw APIError.invalidJSON("body is not valid UTF-8")
@@ -29,8 +39,8 @@ enum RequestReading {
     }
 
     /// A JSON object body.
-    static func object(_ request: Request, maxBytes: Int) async throws -> [String: JSONValue] {
-        guard let object = try await json(request, maxBytes: maxBytes).objectValue else {
+    static func object(_ request: Request, limits: ServerConfiguration.Limits) async throws -> [String: JSONValue] {
+        guard let object = try await json(request, limits: limits).objectValue else {
             throw APIError.invalidRequest("body must be a JSON object")
         }
         return object

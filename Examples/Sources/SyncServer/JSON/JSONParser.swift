@@ -16,6 +16,7 @@ public struct JSONParser {
     private let bytes: [UInt8]
     private var index = 0
     private let maxDepth: Int
+    private let overflow: DepthOverflow
 
     /// Parses one JSON value filling the whole input.
     ///
@@ -24,11 +25,27 @@ public struct JSONParser {
     ///   - maxDepth: the deepest nesting accepted; deeper input fails with `.tooDeep`.
     /// - Throws: `JSONParseError`.
     public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
+        try parse(bytes, maxDepth: maxDepth, beyondMaxDepth: .fail)
+    }
+
+    /// What the parser does with an object or array nested deeper than its `maxDepth`.
+    enum DepthOverflow {
+        /// Fail with `.tooDeep`.
+        case fail
+        /// Check its syntax without building it (and without recursion, so any depth is safe) and put an
+        /// empty array in its place. The value holding it stays deeper than `maxDepth`, so a depth check
+        /// made later still refuses it; only use this when every value that matters goes through such a
+        /// check, as documents do.
+        case substituteEmptyArray
+    }
+
+    /// `parse(_:maxDepth:)`, choosing what happens past `maxDepth`.
+    static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int, beyondMaxDepth: DepthOverflow) throws(JSONParseError) -> JSONValue {
         let array = Array(bytes)
         guard String(validating: array, as: UTF8.self) != nil else {
             throw JSONParseError(reason: .invalidUTF8, offset: 0)
         }
-        var parser = JSONParser(bytes: array, maxDepth: maxDepth)
+        var parser = JSONParser(bytes: array, maxDepth: maxDepth, overflow: beyondMaxDepth)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -36,9 +53,10 @@ public struct JSONParser {
         return value
     }
 
-    private init(bytes: [UInt8], maxDepth: Int) {
+    private init(bytes: [UInt8], maxDepth: Int, overflow: DepthOverflow) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.overflow = overflow
     }
 
     private func syntaxError() -> JSONParseError { JSONParseError(reason: .syntax, offset: index) }
@@ -73,7 +91,7 @@ public struct JSONParser {
     }
 
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
-        guard depth <= maxDepth else { throw JSONParseError(reason: .tooDeep, offset: index) }
+        guard depth <= maxDepth else { return try overflowingValue() }
         index += 1
         var members = [String: JSONValue](minimumCapacity: 8)  // one allocation for small objects
         skipWhitespace()
@@ -100,7 +118,7 @@ public struct JSONParser {
     }
 
     private mutating func parseArray(depth: Int) throws(JSONParseError) -> JSONValue {
-        guard depth <= maxDepth else { throw JSONParseError(reason: .tooDeep, offset: index) }
+        guard depth <= maxDepth else { return try overflowingValue() }
         index += 1
         var items: [JSONValue] = []
         skipWhitespace()
@@ -118,6 +136,59 @@ public struct JSONParser {
             default: throw syntaxError()
             }
         }
+    }
+
+    private mutating func overflowingValue() throws(JSONParseError) -> JSONValue {
+        guard overflow == .substituteEmptyArray else { throw JSONParseError(reason: .tooDeep, offset: index) }
+        try skipValue()
+        return .array([])
+    }
+
+    /// Checks the value at `index` as strictly as `parseValue` does, without building it and with its open
+    /// containers on a heap stack instead of the call stack.
+    private mutating func skipValue() throws(JSONParseError) {
+        var closers: [UInt8] = []  // the closing bracket of each container entered
+        repeat {
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: "{")?, UInt8(ascii: "[")?:
+                let closer = current == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                index += 1
+                skipWhitespace()
+                if current == closer {
+                    index += 1
+                } else {
+                    closers.append(closer)
+                    if closer == UInt8(ascii: "}") { try skipKey() }
+                    continue  // to the first member's value
+                }
+            default:
+                _ = try parseValue(depth: 0)  // a string, literal or number: no recursion
+            }
+            // After a value: close what ends here, then move to the next member.
+            while let closer = closers.last {
+                skipWhitespace()
+                if current == closer {
+                    index += 1
+                    closers.removeLast()
+                    continue
+                }
+                guard current == UInt8(ascii: ",") else { throw syntaxError() }
+                index += 1
+                if closer == UInt8(ascii: "}") { try skipKey() }
+                break
+            }
+        } while !closers.isEmpty
+    }
+
+    /// Skips `"key" :` inside an object.
+    private mutating func skipKey() throws(JSONParseError) {
+        skipWhitespace()
+        guard current == UInt8(ascii: "\"") else { throw syntaxError() }
+        _ = try parseString()
+        skipWhitespace()
+        guard current == UInt8(ascii: ":") else { throw syntaxError() }
+        index += 1
     }
 
     private mutating func parseString() throws(JSONParseError) -> String {
