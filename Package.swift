@@ -26,6 +26,8 @@ let package = Package(
         .target(name: "SyncLayer", dependencies: ["CSQLite", .target(name: "CCurl", condition: .when(platforms: [.linux]))]),
         .target(name: "SyncLayerTesting", dependencies: ["SyncLayer"]),
         .testTarget(name: "SyncLayerTests", dependencies: ["SyncLayer", "SyncLayerTesting"]),
+        // The Swift samples of the README, the guides and the doc comments, compiled (see DocSampleTests).
+        .testTarget(name: "DocSampleTests", dependencies: ["SyncLayer", "SyncLayerTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -93,6 +93,7 @@ let package = Package(
                 "todo",  // built for the tests that run the binary
                 "SyncServer",
                 .product(name: "SyncLayer", package: "SyncLayer"),
+                .product(name: "Logging", package: "swift-log"),  // DocSamples: SyncLogger → swift-log
             ]
         ),
         // The reliability harness's short mode (doc/RELIABILITY.md), run as a test so CI covers it.
@@ -104,6 +105,8 @@ let package = Package(
             name: "SyncServerTests",
             dependencies: [
                 "SyncServer",
+                "synclayer-server",  // built for the tests that run the binary
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
