@@ -140,6 +140,63 @@ import Testing
         #expect(ConflictResolvers.threeWayMerge()(context(["a": 2, "b": 1], ["a": 1, "b": 3], ["a": 1, "b": 1])) == ["a": 2, "b": 3])
     }
 
+    /// `collectionConflictStrategies` overrides `conflictStrategy` for its collections only: the
+    /// same conflict goes to the server in "todos" and to the client in "notes".
+    @Test func aCollectionsOwnStrategyOverridesTheConfigurations() async throws {
+        let server = InMemoryBackend()
+        func device() async throws -> SyncLayer {
+            try await SyncLayer(config: SyncConfig(
+                collections: ["todos", "notes"], enableAutoSync: false, conflictStrategy: .serverWins,
+                collectionConflictStrategies: ["notes": .clientWins], storage: .inMemory, customBackend: server))
+        }
+        let laptop = try await device(), phone = try await device()
+        for name in ["todos", "notes"] { try await laptop.collection(name).save(["text": "base"], id: "x") }
+        try await laptop.syncNow()
+        try await phone.syncNow()
+        for name in ["todos", "notes"] { try await laptop.collection(name).update("x", ["text": "laptop"]) }
+        try await laptop.syncNow()
+        for name in ["todos", "notes"] { try await phone.collection(name).update("x", ["text": "phone"]) }
+        try await phone.syncNow()
+        try await laptop.syncNow()
+        #expect(await server.documents("todos")["x"] == ["text": "laptop"])
+        #expect(await server.documents("notes")["x"] == ["text": "phone"])
+        for device in [laptop, phone] {
+            #expect(try await device.collection("todos").get("x")?["text"] == "laptop")
+            #expect(try await device.collection("notes").get("x")?["text"] == "phone")
+        }
+    }
+
+    /// Per field, the later `<field>_updatedAt` wins with its stamp; unstamped fields go to the
+    /// later write by clock stamp (here local, `localIsLater`), not by the two devices' dates.
+    @Test func fieldLevelLastWriteWinsComparesEachFieldsStamp() {
+        let resolve = ConflictResolvers.fieldLevelLastWriteWins()
+        func context(_ local: [String: JSONValue], _ remote: [String: JSONValue], base: [String: JSONValue] = [:],
+                     localIsLater: Bool) -> ConflictContext {
+            // The dates say the opposite of localIsLater: the resolver must not use them.
+            ConflictContext(collection: "c", documentID: "d", local: local, remote: remote, base: base,
+                            localUpdatedAt: Date(timeIntervalSince1970: localIsLater ? 1 : 2),
+                            remoteUpdatedAt: Date(timeIntervalSince1970: localIsLater ? 2 : 1), localIsLater: localIsLater)
+        }
+        let early = JSONValue.string("2026-01-01T10:00:00.000Z"), late = JSONValue.string("2026-01-01T10:00:01.000Z")
+        let local: [String: JSONValue] = ["title": "local", "title_updatedAt": late, "done": true, "done_updatedAt": early,
+                                          "note": "local note", "onlyLocal": 1]
+        let remote: [String: JSONValue] = ["title": "remote", "title_updatedAt": early, "done": false, "done_updatedAt": late,
+                                           "note": "remote note", "onlyRemote": 2]
+        #expect(resolve(context(local, remote, localIsLater: true)) == [
+            "title": "local", "title_updatedAt": late, "done": false, "done_updatedAt": late,
+            "note": "local note", "onlyLocal": 1, "onlyRemote": 2,
+        ])
+        #expect(resolve(context(local, remote, localIsLater: false))?["note"] == "remote note")
+        // A field removed on one side since the base: the later write decides.
+        let base: [String: JSONValue] = ["gone": "x"]
+        #expect(resolve(context(["a": 1], ["a": 1, "gone": "x"], base: base, localIsLater: true)) == ["a": 1])
+        #expect(resolve(context(["a": 1], ["a": 1, "gone": "x"], base: base, localIsLater: false)) == ["a": 1, "gone": "x"])
+        // A deleted side: the remote side is kept, as for every ready-made resolver.
+        #expect(ConflictResolvers.fieldLevelLastWriteWins()(ConflictContext(
+            collection: "c", documentID: "d", local: nil, remote: ["a": 1], base: nil,
+            localUpdatedAt: Date(), remoteUpdatedAt: Date())) == ["a": 1])
+    }
+
     /// Last write wins by stamp across three devices (sync-torture seeds 880 and 445). A syncs
     /// first; B and C wrote before that reached them, and sync later, B first. The write that
     /// wins a conflict keeps its own stamp on the server, so a write stamped after it but synced

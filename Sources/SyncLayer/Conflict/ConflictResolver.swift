@@ -60,7 +60,7 @@ struct ConflictResolver: Sendable {
         case .custom:
             let context = ConflictContext(collection: input.collection, documentID: input.id, local: input.local,
                                           remote: input.remote, base: input.base, localUpdatedAt: input.localUpdatedAt,
-                                          remoteUpdatedAt: input.remoteUpdatedAt)
+                                          remoteUpdatedAt: input.remoteUpdatedAt, localIsLater: localIsLater)
             let result = custom?(context) ?? input.remote
             return (result, result == input.remote ? .remote : result == input.local ? .local : .merged)
         }
@@ -133,13 +133,46 @@ public enum ConflictResolvers {
         }
     }
 
-    /// Three-way merge against the base (see ``ConflictStrategy/merge``), with the later
-    /// change time breaking ties.
+    /// Three-way merge against the base (see ``ConflictStrategy/merge``); a field both sides
+    /// changed goes to the later write (``ConflictContext/localIsLater``).
     public static func threeWayMerge() -> CustomConflictResolver {
         { context in
             guard let local = context.local, let remote = context.remote else { return context.remote }
             return ConflictResolver.threeWayMerge(local: local, remote: remote, base: context.base ?? [:],
-                                                  localWinsBoth: context.localUpdatedAt > context.remoteUpdatedAt)
+                                                  localWinsBoth: context.localIsLater)
+        }
+    }
+
+    /// Field by field, the side whose `<field>_updatedAt` (an ISO 8601 date the app writes next
+    /// to the field) is later wins the field and brings its stamp. Without a stamp on both sides,
+    /// or with equal ones, the later write wins (``ConflictContext/localIsLater``). A field only
+    /// one side has is kept, unless the other side removed it since the base and the later write
+    /// is that removal. (SyncLayer Dart kept only the fields of the side that won, so a field
+    /// added on the other side was lost.)
+    public static func fieldLevelLastWriteWins() -> CustomConflictResolver {
+        { context in
+            guard let local = context.local, let remote = context.remote else { return context.remote }
+            let suffix = "_updatedAt"
+            let keys = Set(local.keys).union(remote.keys)
+            func isStamp(_ key: String) -> Bool { key.hasSuffix(suffix) && keys.contains(String(key.dropLast(suffix.count))) }
+            func stamp(_ value: JSONValue?) -> Date? { value?.stringValue.flatMap(Timestamp.parse) }
+            var result = remote
+            for field in keys where !isStamp(field) {
+                let stampKey = field + suffix
+                let takeLocal: Bool
+                if (local[field] == nil) != (remote[field] == nil) {
+                    let removed = context.base?[field] != nil
+                    takeLocal = removed ? context.localIsLater : local[field] != nil
+                } else if let l = stamp(local[stampKey]), let r = stamp(remote[stampKey]), l != r {
+                    takeLocal = l > r
+                } else {
+                    takeLocal = context.localIsLater
+                }
+                guard takeLocal else { continue }
+                result[field] = local[field]
+                if let localStamp = local[stampKey] { result[stampKey] = localStamp }
+            }
+            return result
         }
     }
 

@@ -32,6 +32,23 @@ public struct ConflictContext: Sendable {
     public let localUpdatedAt: Date
     /// The remote change time.
     public let remoteUpdatedAt: Date
+    /// Whether the local change is the later write by hybrid logical clock: the rule of
+    /// ``ConflictStrategy/lastWriteWins``, which a device clock running ahead cannot bend.
+    /// Prefer it to comparing ``localUpdatedAt`` with ``remoteUpdatedAt``, which come from
+    /// different clocks.
+    public let localIsLater: Bool
+
+    init(collection: String, documentID: String, local: [String: JSONValue]?, remote: [String: JSONValue]?,
+         base: [String: JSONValue]?, localUpdatedAt: Date, remoteUpdatedAt: Date, localIsLater: Bool? = nil) {
+        self.collection = collection
+        self.documentID = documentID
+        self.local = local
+        self.remote = remote
+        self.base = base
+        self.localUpdatedAt = localUpdatedAt
+        self.remoteUpdatedAt = remoteUpdatedAt
+        self.localIsLater = localIsLater ?? (localUpdatedAt > remoteUpdatedAt)
+    }
 }
 
 /// A resolver for ``ConflictStrategy/custom``: returns the data to keep, or `nil` to delete.
