@@ -49,14 +49,22 @@ struct Device: Sendable {
 
     var db: String { directory.path("\(name).sqlite") }
 
-    func callAsFunction(_ arguments: [String], environment: [String: String] = [:]) async -> Run {
+    func callAsFunction(_ arguments: [String], environment: [String: String] = [:], terminal: Bool = false) async -> Run {
         var environment = environment
         environment["TODO_DB"] = db
         if let server {
             environment["SYNCLAYER_SERVER"] = server.url
             environment["SYNCLAYER_TOKEN"] = TestServer.token
         }
-        return await todo(arguments, environment: environment)
+        return await todo(arguments, environment: environment, terminal: terminal)
+    }
+
+    /// Adds `count` todos straight to the store, queued as `todo add --offline` leaves them
+    /// (one store opening instead of one per todo).
+    func queue(_ count: Int, named prefix: String) async throws {
+        let store = try await TodoStore.open(storage: .file(db), server: nil)
+        for index in 0..<count { _ = try await store.add("\(prefix) \(index)") }
+        await store.close()
     }
 
     /// The id of the todo with this text (via `list --all --json`).

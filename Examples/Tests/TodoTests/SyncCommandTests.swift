@@ -47,6 +47,26 @@ import Testing
         await server.stop()
     }
 
+    @Test func theProgressLineCountsPushedAndPulledChangesAndIsClearedAtTheEnd() async throws {
+        let server = try await TestServer()
+        let laptop = Device(name: "laptop", server: server)
+        let phone = Device(name: "phone", server: server)
+        try await laptop.queue(300, named: "laptop")
+        #expect(await laptop(["sync"]).status == 0)
+        try await phone.queue(200, named: "phone")
+
+        let run = await phone(["sync"], terminal: true)
+        #expect(run.status == 0, "\(run.error)")
+        #expect(run.output.contains("pushed 200, pulled 300,"))
+        let clear = "\r\u{1B}[2K"
+        #expect(run.error.hasSuffix(clear))  // nothing is left on the line
+        let drawn = run.error.components(separatedBy: clear).filter { !$0.isEmpty }
+        #expect(drawn.allSatisfy { $0.hasPrefix("syncing… pushed ") }, "\(drawn)")
+        // The pull starts after the push, and its first page is drawn at once.
+        #expect(drawn.last == "syncing… pushed 200 of 200, pulled 300", "\(drawn)")
+        await server.stop()
+    }
+
     @Test func conflictingEditsResolveByTheChosenStrategy() async throws {
         let server = try await TestServer()
         let laptop = Device(name: "laptop", server: server)

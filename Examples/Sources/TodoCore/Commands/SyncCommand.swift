@@ -10,7 +10,7 @@ struct SyncCommand: AsyncParsableCommand {
         abstract: "Push queued changes and pull the server's, now.",
         discussion: """
             Prints what moved (pushed, pulled, conflicts resolved). On a terminal, a progress line \
-            on stderr counts the pushed changes while a large queue drains.
+            on stderr counts the changes pushed and pulled while a long sync runs.
 
             Exit status: 0 synced; 75 the server is unreachable and changes stay queued; 69 the \
             server is unreachable (nothing queued); 77 the token was refused; 65 the server \
@@ -112,6 +112,14 @@ final class SyncProgress: Sendable {
             case .operationSynced:
                 state.withLock { $0.counts.pushed += 1 }
                 draw()
+            case .pagePulled:
+                let count = event.metadata["count"]?.intValue ?? 0
+                // The first page that changed something is drawn at once: the line gains its pulled count.
+                let first = state.withLock { state in
+                    defer { state.counts.pulled += count }
+                    return state.counts.pulled == 0 && count > 0
+                }
+                draw(now: first)
             case .conflictDetected:
                 state.withLock { $0.counts.conflicts += 1 }
             case .syncCompleted:
@@ -125,15 +133,19 @@ final class SyncProgress: Sendable {
         }
     }
 
-    /// `syncing… pushed 120 of 2000` on stderr, at most ten times a second.
-    private func draw() {
+    /// `syncing… pushed 120 of 2000, pulled 300` on stderr, at most ten times a second unless `now`.
+    private func draw(now drawNow: Bool = false) {
         guard live else { return }
         let line: String? = state.withLock { state in
             let now = ContinuousClock.now
-            guard now - state.lastDraw > .milliseconds(100) else { return nil }
+            let counts = state.counts
+            var parts: [String] = []
+            if total > 0 || counts.pushed > 0 { parts.append("pushed \(counts.pushed) of \(max(total, counts.pushed))") }
+            if counts.pulled > 0 { parts.append("pulled \(counts.pulled)") }
+            guard !parts.isEmpty, drawNow || now - state.lastDraw > .milliseconds(100) else { return nil }
             state.lastDraw = now
             state.drawn = true
-            return "\r\u{1B}[2Ksyncing… pushed \(state.counts.pushed) of \(max(total, state.counts.pushed))"
+            return "\r\u{1B}[2Ksyncing… " + parts.joined(separator: ", ")
         }
         if let line { printer.console.write(line, to: .error) }
     }
