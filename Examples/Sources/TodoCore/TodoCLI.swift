@@ -24,6 +24,7 @@ public struct TodoCommand: AsyncParsableCommand {
               SYNCLAYER_TOKEN      its bearer token (same as --token)
               SYNCLAYER_STRATEGY   the conflict strategy (same as --strategy)
               NO_COLOR             no colours when set and not empty
+              FORCE_COLOR          colours even when not a terminal (not 0; NO_COLOR wins)
 
             \(ExitStatus.helpTable)
             """,
