@@ -6,42 +6,67 @@ import Foundation
 /// a second source of truth:
 /// - Local changes go out as protocol v2 change messages carrying their outbox op id, so the
 ///   server applies each once whether it arrives by WebSocket or by HTTP. An op leaves the
-///   outbox only when acknowledged (the same transaction as over HTTP); without an ack it stays
-///   for the next push. Pushes over both paths share one lock, so a document's operations
-///   reach the server in order.
+///   outbox only when acknowledged (the same transaction as over HTTP). Operations go over the
+///   socket only to a server that acknowledges them (protocol v2; on each connection, the first
+///   op alone until an ack proves it); when no ack comes within the ack timeout, the same
+///   operations go over HTTP at once. Pushes over both paths share one lock, so a document's
+///   operations reach the server in order.
 /// - Remote changes are applied like pulled records: idempotent by server version (a repeated or
 ///   older message never regresses a document), conflicts go through the resolver and the
 ///   result is pushed, deltas merge into the server copy and never replace a document, the
 ///   client's own echoes only move the server version.
 /// - The pull cursor moves only with HTTP pulls, so a message lost while the socket was down
-///   is never skipped: every (re)connection subscribes from that cursor, and a reconnect or an
-///   out-of-order message triggers a catch-up sync.
+///   is never skipped: every (re)connection subscribes from that cursor and, once subscribed,
+///   pulls to catch up; a lost message (`prevSeq` of the next one) or an out-of-order one also
+///   triggers a pull. A subscription refused for its cursor is made again after a pull.
 public actor RealtimeSyncManager: PushChannel {
     /// The WebSocket underneath.
     public nonisolated let socket: WebSocketService
     let store: LocalStore
     let engine: SyncEngine
     let config: SyncConfig
+    /// How long a pushed operation may wait for its ack before HTTP takes over.
+    let ackTimeout: Duration
+    /// How long to wait for `subscribed` answers before going live anyway (a server that does
+    /// not send them).
+    let subscribeTimeout: Duration
     private var tasks: [Task<Void, Never>] = []
-    private var connectedBefore = false
-    private var isUp = false
-    /// Collections whose `subscribed` answer has not arrived on this connection.
-    private var awaitingSubscribed: Set<String> = []
-    private var connection = 0
+    /// What this manager knows of the current connection; starts over with each one.
+    private var link = Link()
     private nonisolated let liveness = Broadcast<Bool>(replaysLatest: true, initial: false)
-    private var lastSeq: [String: Int] = [:]
     private var awaitingAcks: [String: CheckedContinuation<JSONValue?, Never>] = [:]
+    /// Acks of ops being pushed that arrived before their turn to be awaited.
     private var arrivedAcks: [String: JSONValue] = [:]
+    /// The op ids of the push in progress; acks of other ops (late, duplicated) are dropped.
+    private var expectedAcks: Set<String> = []
     private nonisolated let pushSignal = ChangeSignal()
 
-    /// How long a pushed operation may wait for its ack before HTTP takes over.
-    static let ackTimeout: Duration = .seconds(5)
+    /// The state of one connection.
+    private struct Link {
+        /// Counts connections, so a timer or a task of an earlier one does nothing.
+        var number = 0
+        var isUp = false
+        /// Whether `realtimeConnected` was emitted for this connection.
+        var announced = false
+        /// Collections whose `subscribed` answer has not arrived on this connection.
+        var awaitingSubscribed: Set<String> = []
+        /// Collections whose subscription was refused for its cursor, being made again after a pull.
+        var resubscribing: Set<String> = []
+        /// The cursor each collection was last subscribed with (nil: none).
+        var cursors: [String: String?] = [:]
+        /// Whether the server acknowledges ops (v2); nil until the first push over this connection.
+        var acknowledges: Bool?
+        var sequence = ChangeSequence()
+    }
 
-    init(socket: WebSocketService, store: LocalStore, engine: SyncEngine, config: SyncConfig) {
+    init(socket: WebSocketService, store: LocalStore, engine: SyncEngine, config: SyncConfig,
+         ackTimeout: Duration = .seconds(5), subscribeTimeout: Duration = .seconds(2)) {
         self.socket = socket
         self.store = store
         self.engine = engine
         self.config = config
+        self.ackTimeout = ackTimeout
+        self.subscribeTimeout = subscribeTimeout
     }
 
     /// The connection's state.
@@ -60,10 +85,6 @@ public actor RealtimeSyncManager: PushChannel {
     public nonisolated func waitUntilLive() async {
         for await live in liveness.stream() where live { return }
     }
-
-    /// How long to wait for `subscribed` answers before going live anyway (a server that does
-    /// not send them).
-    static let subscribeTimeout: Duration = .seconds(2)
 
     /// Local changes were queued: push them over the socket soon (coalesced).
     nonisolated func localChangesQueued() { pushSignal.raise() }
@@ -117,43 +138,52 @@ public actor RealtimeSyncManager: PushChannel {
     private func handle(_ state: WebSocketService.State) async {
         switch state {
         case .connected:
-            isUp = true
-            connection += 1
-            let current = connection
-            awaitingSubscribed = Set(config.collections)
+            link = Link(number: link.number + 1, isUp: true, awaitingSubscribed: Set(config.collections))
+            let current = link.number
             pushSignal.raise()
-            for collection in config.collections { await subscribe(collection) }
-            Task { [weak self] in
-                try? await Task.sleep(for: RealtimeSyncManager.subscribeTimeout)
-                await self?.goLive(connection: current)
+            for collection in config.collections {
+                await subscribe(collection, cursor: try? store.pullCursor(collection, protocolVersion: 2))
+            }
+            Task { [weak self, subscribeTimeout] in
+                try? await Task.sleep(for: subscribeTimeout)
+                await self?.subscribeTimedOut(connection: current)
             }
         case .reconnecting, .disconnected, .error:
-            if isUp {
+            if link.isUp {
                 store.events.emit(SyncEvent(.realtimeDisconnected, metadata: ["state": .string(Self.name(state))]))
             }
             if case .error(let error) = state {
                 store.events.emit(SyncEvent(.error, metadata: ["messageType": "connection"], error: error.description))
             }
-            isUp = false
-            awaitingSubscribed.removeAll()
+            link.isUp = false
+            link.awaitingSubscribed.removeAll()
             liveness.yield(false)
-            lastSeq.removeAll()
             failPendingAcks()
         case .connecting:
             break
         }
     }
 
-    /// Every subscription of `connection` is confirmed (or the wait timed out).
-    private func goLive(connection: Int) {
-        guard isUp, connection == self.connection, !isLive else { return }
-        awaitingSubscribed.removeAll()
+    /// No `subscribed` came in time: a server that does not send them. A subscription being
+    /// made again after a refused cursor still waits for its answer (the server sends them).
+    private func subscribeTimedOut(connection: Int) {
+        guard link.isUp, connection == link.number, link.resubscribing.isEmpty else { return }
+        link.awaitingSubscribed.removeAll()
+        goLive()
+    }
+
+    /// Every subscription of the connection is confirmed (or the wait timed out): live, then a
+    /// pull catches up on what changed before the subscriptions took effect (while the socket
+    /// was down, between the last pull and a subscription without cursor) or was lost in the
+    /// replay.
+    private func goLive() {
+        guard link.isUp, link.awaitingSubscribed.isEmpty, !isLive else { return }
         liveness.yield(true)
-        store.events.emit(SyncEvent(.realtimeConnected, metadata: ["collections": .array(config.collections.map(JSONValue.string))]))
-        if connectedBefore {
-            engine.post(.requested)  // catch up on what happened while the socket was down
+        if !link.announced {
+            link.announced = true
+            store.events.emit(SyncEvent(.realtimeConnected, metadata: ["collections": .array(config.collections.map(JSONValue.string))]))
         }
-        connectedBefore = true
+        engine.post(.requested)
     }
 
     private static func name(_ state: WebSocketService.State) -> String {
@@ -166,44 +196,106 @@ public actor RealtimeSyncManager: PushChannel {
         }
     }
 
-    private func subscribe(_ collection: String) async {
+    private func subscribe(_ collection: String, cursor: String?) async {
         var message: [String: JSONValue] = ["type": "subscribe", "collection": .string(collection)]
-        if let cursor = try? store.pullCursor(collection, protocolVersion: 2) {
-            message["metadata"] = ["cursor": .string(cursor)]
-        }
+        if let cursor { message["metadata"] = ["cursor": .string(cursor)] }
+        link.cursors[collection] = .some(cursor)
+        link.sequence.forget(collection)
         try? await socket.send(JSONText.encode(message))
+    }
+
+    /// The server refused the cursor of `collection`'s subscription (`CURSOR_EXPIRED`,
+    /// `INVALID_CURSOR`): not live for it until a pull (which starts the cursor over when the
+    /// server refuses it too) and a new subscription from the cursor that pull stored.
+    private func resubscribeAfterPull(_ collection: String) {
+        guard link.isUp, link.resubscribing.insert(collection).inserted else { return }
+        link.awaitingSubscribed.insert(collection)
+        liveness.yield(false)
+        let current = link.number, refused = link.cursors[collection] ?? nil
+        Task { [weak self, engine] in
+            do {
+                try await engine.syncNow()
+            } catch {
+                self?.store.logger.log(.info, "the pull after a refused cursor failed: \(error)", source: "realtime")
+            }
+            await self?.resubscribe(collection, connection: current, refused: refused)
+        }
+    }
+
+    private func resubscribe(_ collection: String, connection: Int, refused: String?) async {
+        guard link.isUp, connection == link.number else { return }
+        // The same cursor again (the pull failed, or the server's HTTP side took it): subscribe
+        // from now; the pull after `subscribed` covers the rest.
+        let cursor = try? store.pullCursor(collection, protocolVersion: 2)
+        await subscribe(collection, cursor: cursor == refused ? nil : cursor)
     }
 
     // MARK: Pushing over the socket (PushChannel)
 
+    /// Sends the batch as change messages and returns the acknowledged prefix; nil, so that the
+    /// engine sends the batch over HTTP at once, when the socket is down, the server does not
+    /// speak v2, or no ack came in time.
     func push(_ batch: PushBatch) async throws -> [PushResult]? {
-        guard isConnected else { return nil }
-        let timestamp = JSONValue.string(RESTBackend.formatTimestamp(Date()))
-        for op in batch.operations {
-            var message: [String: JSONValue] = [
-                "type": .string(op.kind == .patch ? "update" : op.kind.rawValue),
-                "collection": .string(op.collection), "recordId": .string(op.recordID), "timestamp": timestamp,
-                "metadata": ["opId": .string(op.opID), "clientId": .string(batch.clientID),
-                             "baseVersion": op.baseVersion.map { .int($0) } ?? .null, "hlc": .string(op.hlc),
-                             "delta": .bool(op.kind == .patch)],
-            ]
-            if let payload = op.payload { message["data"] = .object(payload) }
-            try await socket.send(JSONText.encode(message))
+        guard isConnected, link.isUp, link.acknowledges != false, await serverSpeaksV2() else { return nil }
+        let current = link.number
+        // Until an ack proves the server acknowledges ops, one op: a server that does not (v1)
+        // applies it once more than HTTP will, never a batch again and again.
+        let operations = link.acknowledges == true ? batch.operations : Array(batch.operations.prefix(1))
+        expectedAcks.formUnion(operations.map(\.opID))
+        defer {
+            for op in operations {
+                expectedAcks.remove(op.opID)
+                arrivedAcks[op.opID] = nil
+            }
         }
-        let deadline = ContinuousClock.now + RealtimeSyncManager.ackTimeout
+        let timestamp = JSONValue.string(RESTBackend.formatTimestamp(Date()))
+        do {
+            for op in operations {
+                try await socket.send(JSONText.encode(Self.message(op, clientID: batch.clientID, timestamp: timestamp)))
+            }
+        } catch {
+            return nil
+        }
+        let deadline = ContinuousClock.now + ackTimeout
         var results: [PushResult] = []
-        for op in batch.operations {
+        for op in operations {
             guard let ack = await ack(for: op.opID, deadline: deadline),
                   let result = try? RESTBackend.pushResult(ack, for: op) else { break }
             results.append(result)
         }
-        if results.isEmpty && !isConnected { throw SyncError.webSocketNotConnected }
+        guard !results.isEmpty else {
+            if link.acknowledges == nil, link.isUp, current == link.number {
+                link.acknowledges = false
+                store.logger.log(.info, "the server did not acknowledge an op: pushing over HTTP on this connection",
+                                 source: "realtime")
+            }
+            return nil
+        }
         return results
+    }
+
+    private static func message(_ op: PushOperation, clientID: String, timestamp: JSONValue) -> [String: JSONValue] {
+        var message: [String: JSONValue] = [
+            "type": .string(op.kind == .patch ? "update" : op.kind.rawValue),
+            "collection": .string(op.collection), "recordId": .string(op.recordID), "timestamp": timestamp,
+            "metadata": ["opId": .string(op.opID), "clientId": .string(clientID),
+                         "baseVersion": op.baseVersion.map { .int($0) } ?? .null, "hlc": .string(op.hlc),
+                         "delta": .bool(op.kind == .patch)],
+        ]
+        if let payload = op.payload { message["data"] = .object(payload) }
+        return message
+    }
+
+    /// Whether the backend negotiated protocol v2 (op ids): a v1 server would apply a change
+    /// sent over both paths twice.
+    private func serverSpeaksV2() async -> Bool {
+        guard let capabilities = try? await engine.backend.capabilities() else { return false }
+        return capabilities.protocolVersion >= 2
     }
 
     private func ack(for opID: String, deadline: ContinuousClock.Instant) async -> JSONValue? {
         if let arrived = arrivedAcks.removeValue(forKey: opID) { return arrived }
-        guard isUp else { return nil }
+        guard link.isUp else { return nil }
         let timeout = Task { [weak self] in
             try? await Task.sleep(until: deadline, clock: .continuous)
             await self?.resolveAck(opID, with: nil)
@@ -215,7 +307,7 @@ public actor RealtimeSyncManager: PushChannel {
     private func resolveAck(_ opID: String, with result: JSONValue?) {
         if let waiter = awaitingAcks.removeValue(forKey: opID) {
             waiter.resume(returning: result)
-        } else if let result {
+        } else if let result, expectedAcks.contains(opID) {
             arrivedAcks[opID] = result
         }
     }
@@ -240,7 +332,10 @@ public actor RealtimeSyncManager: PushChannel {
         case "insert", "update", "delete":
             await applyChange(type: type, message: message, metadata: metadata)
         case "ack":
-            if let result = message["data"], let opID = result["opId"]?.stringValue { resolveAck(opID, with: result) }
+            if let result = message["data"], let opID = result["opId"]?.stringValue {
+                link.acknowledges = true
+                resolveAck(opID, with: result)
+            }
         case "sync":
             applySnapshot(collection: collection, message: message)
         case "error":
@@ -248,10 +343,21 @@ public actor RealtimeSyncManager: PushChannel {
             store.events.emit(SyncEvent(.error, collection: collection, recordID: message["recordId"]?.stringValue,
                                         metadata: ["code": .string(code), "messageType": "error"],
                                         error: String((message["error"]?.stringValue ?? code).prefix(300))))
-            if let opID = metadata["opId"]?.stringValue { resolveAck(opID, with: nil) }
+            if let opID = metadata["opId"]?.stringValue {
+                link.acknowledges = true  // an answer naming the op: the server speaks v2
+                resolveAck(opID, with: .null)  // refused over the socket; HTTP gets the verdict
+            }
+            if code == "CURSOR_EXPIRED" || code == "INVALID_CURSOR", let collection, config.collections.contains(collection) {
+                resubscribeAfterPull(collection)
+            }
         case "subscribed":
-            if let collection { awaitingSubscribed.remove(collection) }
-            if awaitingSubscribed.isEmpty { goLive(connection: connection) }
+            guard let collection, config.collections.contains(collection) else { return }
+            link.awaitingSubscribed.remove(collection)
+            link.resubscribing.remove(collection)
+            if let seq = metadata["seq"]?.intValue, link.sequence.subscribed(collection, seq: seq) == .missing {
+                engine.post(.requested)  // a replayed change was lost
+            }
+            goLive()
         case "unsubscribed", "pong", "ping":
             break
         default:
@@ -269,10 +375,9 @@ public actor RealtimeSyncManager: PushChannel {
             return
         }
         let seq = metadata["seq"]?.intValue
-        if let seq, let last = lastSeq[collection], seq < last {
-            engine.post(.requested)  // out of order: something may be missing
+        if let seq, link.sequence.change(collection, seq: seq, prevSeq: metadata["prevSeq"]?.intValue) == .missing {
+            engine.post(.requested)  // a message was lost (or overtaken): the pull brings it
         }
-        if let seq { lastSeq[collection] = max(seq, lastSeq[collection] ?? 0) }
         let data = type == "delete" ? nil : message["data"]?.objectValue
         if type != "delete" && data == nil { return }
         let updatedAt = message["timestamp"]?.stringValue.flatMap(RESTBackend.parseTimestamp) ?? Date()
