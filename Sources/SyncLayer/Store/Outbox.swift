@@ -16,7 +16,8 @@ enum OperationState: Int64, Sendable {
     case pending = 0
     /// The server rejected it for good; kept for the app to inspect.
     case rejected = 2
-    /// Parked after `maxRetries` retryable failures; the app can retry it.
+    /// Parked after `maxRetries` answered failures, or queued behind a parked op of its document;
+    /// `retryFailedOperations()` re-queues it.
     case failed = 3
 }
 
