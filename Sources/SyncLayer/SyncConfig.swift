@@ -82,6 +82,14 @@ public struct SyncConfig: Sendable {
     public var protocolVersion: RESTBackend.ProtocolVersion
     /// How HTTP requests are sent. Default ``defaultTransport()``: libcurl on Linux, `URLSession` elsewhere.
     public var transport: (any HTTPTransport)?
+    /// A PEM file of the certificate authorities to trust for `https://` and `wss://` instead of
+    /// the system's: a private CA, or one made for tests. Default nil: the system's.
+    ///
+    /// It applies to the default HTTP transport and to the realtime WebSocket; a ``transport`` of
+    /// your own takes its CA itself (`CurlHTTPTransport(caBundlePath:)`). Linux only (libcurl):
+    /// on Apple platforms ``validate()`` refuses it, because `URLSession` takes no CA file; add
+    /// the CA to the system's trust settings (a configuration profile) there.
+    public var caBundlePath: String?
 
     public init(
         baseURL: URL? = nil,
@@ -104,7 +112,8 @@ public struct SyncConfig: Sendable {
         logger: SyncLogger = .disabled,
         customBackend: (any SyncBackend)? = nil,
         protocolVersion: RESTBackend.ProtocolVersion = .automatic,
-        transport: (any HTTPTransport)? = nil
+        transport: (any HTTPTransport)? = nil,
+        caBundlePath: String? = nil
     ) {
         self.baseURL = baseURL
         self.collections = collections
@@ -127,6 +136,7 @@ public struct SyncConfig: Sendable {
         self.customBackend = customBackend
         self.protocolVersion = protocolVersion
         self.transport = transport
+        self.caBundlePath = caBundlePath
     }
 
     /// Checks every option.
@@ -175,6 +185,22 @@ public struct SyncConfig: Sendable {
             throw invalid("maxWebsocketReconnectAttempts must not be negative")
         }
         if case .file(let path) = storage, path.isEmpty { throw invalid("storage .file needs a path") }
+        if let caBundlePath { try Self.validateCABundle(caBundlePath, option: "caBundlePath") }
+    }
+
+    /// Refuses a CA bundle that is not a readable file, or any CA bundle where `URLSession` does
+    /// the networking (it takes no CA file).
+    static func validateCABundle(_ path: String, option: String) throws {
+        #if canImport(CCurl)
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+              FileManager.default.isReadableFile(atPath: path) else {
+            throw SyncLayerError(.invalidConfiguration, "\(option) '\(path)' is not a readable file")
+        }
+        #else
+        throw SyncLayerError(.invalidConfiguration,
+                             "\(option) needs libcurl (Linux); with URLSession, trust the CA in the system's settings")
+        #endif
     }
 }
 

@@ -47,7 +47,7 @@ public final class SyncLayer: Sendable {
         self.tokens = tokens
         let backend: (any SyncBackend)? = config.customBackend ?? config.baseURL.map {
             RESTBackend(baseURL: $0, tokens: tokens, version: config.protocolVersion,
-                        transport: config.transport ?? SyncConfig.defaultTransport())
+                        transport: config.effectiveTransport)
         }
         // The last successful sync survives restarts.
         let lastSync = try store.read { db in try db.scalarText("SELECT value FROM sl_meta WHERE key = 'last_sync_at'") }
@@ -70,7 +70,7 @@ public final class SyncLayer: Sendable {
                 configuration: .init(backoff: Backoff(initial: config.websocketReconnectDelay,
                                                       maximum: max(config.websocketReconnectDelay, .seconds(60))),
                                      maxReconnectAttempts: config.maxWebsocketReconnectAttempts),
-                logger: config.logger)
+                logger: config.logger, transport: platformWebSocketTransport(caBundlePath: config.caBundlePath))
             realtime = RealtimeSyncManager(socket: socket, store: store, engine: engine, config: config)
         } else {
             realtime = nil

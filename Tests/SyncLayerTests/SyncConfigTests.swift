@@ -34,6 +34,10 @@ import Testing
         Invalid(name: "empty token", config: SyncConfig(collections: ["a"], authToken: "")),
         Invalid(name: "token with newline", config: SyncConfig(collections: ["a"], authToken: "a\nb")),
         Invalid(name: "empty file path", config: SyncConfig(collections: ["a"], storage: .file(""))),
+        Invalid(name: "CA bundle that does not exist",
+                config: SyncConfig(collections: ["a"], caBundlePath: "/nonexistent/synclayer-ca.pem")),
+        Invalid(name: "CA bundle that is a folder",
+                config: SyncConfig(collections: ["a"], caBundlePath: FileManager.default.temporaryDirectory.path)),
     ]
 
     @Test(arguments: invalid)
@@ -54,6 +58,23 @@ import Testing
     @Test func validRealtimeConfigurationPasses() throws {
         try SyncConfig(baseURL: URL(string: "https://api.example.com"), collections: ["todos"],
                        enableRealtimeSync: true, websocketURL: URL(string: "wss://api.example.com/ws")).validate()
+    }
+
+    @Test func caBundleMustBeAReadableFileOnLinuxAndIsRefusedElsewhere() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path("ca.pem")
+        try "not checked before a connection\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let config = SyncConfig(baseURL: URL(string: "https://api.example.com"), collections: ["todos"],
+                                enableRealtimeSync: true, websocketURL: URL(string: "wss://api.example.com/ws"),
+                                caBundlePath: path)
+        #if os(Linux)
+        try config.validate()
+        _ = try WebSocketService(url: URL(string: "wss://api.example.com/ws")!, caBundlePath: path)
+        #else
+        #expect(throws: SyncLayerError.self) { try config.validate() }
+        #endif
+        #expect { try WebSocketService(url: URL(string: "wss://api.example.com/ws")!, caBundlePath: directory.path("none.pem")) }
+            throws: { ($0 as? SyncLayerError)?.code == .invalidConfiguration }
     }
 
     @Test func defaultStorageLivesInTheXDGDataFolderOnLinux() throws {

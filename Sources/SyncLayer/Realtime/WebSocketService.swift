@@ -57,20 +57,26 @@ public final class WebSocketService: Sendable {
     ///   - maxReconnectDelay: The cap of the reconnect delay. Default 60 s.
     ///   - maxReconnectAttempts: Failures in a row before giving up; nil (the default) never gives up.
     ///   - maxMessageBytes: A larger incoming message closes the connection with 1009.
+    ///   - caBundlePath: A PEM file of the certificate authorities to trust for `wss://` instead of
+    ///     the system's (a private CA). Linux only, as ``SyncConfig/caBundlePath``.
     ///   - logger: Receives connection events (never tokens or message contents).
-    /// - Throws: ``SyncLayerError`` `invalidConfiguration` for another scheme, no host, or
-    ///   non-positive durations or sizes.
+    /// - Throws: ``SyncLayerError`` `invalidConfiguration` for another scheme, no host,
+    ///   non-positive durations or sizes, or a `caBundlePath` that is not a readable file (or
+    ///   given on Apple platforms).
     public convenience init(url: URL, token: String? = nil, tokenProvider: (@Sendable () async throws -> String)? = nil,
                             allowQueryToken: Bool = false, heartbeatInterval: Duration = .seconds(25),
                             pongTimeout: Duration = .seconds(10), reconnectDelay: Duration = .seconds(1),
                             maxReconnectDelay: Duration = .seconds(60), maxReconnectAttempts: Int? = nil,
-                            maxMessageBytes: Int = WebSocketService.defaultMaxMessageBytes, logger: SyncLogger = .disabled) throws {
+                            maxMessageBytes: Int = WebSocketService.defaultMaxMessageBytes, caBundlePath: String? = nil,
+                            logger: SyncLogger = .disabled) throws {
+        if let caBundlePath { try SyncConfig.validateCABundle(caBundlePath, option: "caBundlePath") }
         try self.init(url: url, tokens: TokenStore(token: token, provider: tokenProvider), allowQueryToken: allowQueryToken,
                       configuration: WebSocketConnectionStateMachine.Configuration(
                           heartbeatInterval: heartbeatInterval, pongTimeout: pongTimeout,
                           backoff: Backoff(initial: reconnectDelay, maximum: max(reconnectDelay, maxReconnectDelay)),
                           maxReconnectAttempts: maxReconnectAttempts),
-                      maxMessageBytes: maxMessageBytes, logger: logger)
+                      maxMessageBytes: maxMessageBytes, logger: logger,
+                      transport: platformWebSocketTransport(caBundlePath: caBundlePath))
     }
 
     /// With the token store shared with HTTP, and an injectable transport.

@@ -71,9 +71,12 @@ protocol WebSocketConnection: AnyObject, Sendable {
 }
 
 /// The transport of this platform: libcurl on Linux, `URLSessionWebSocketTask` elsewhere.
-func platformWebSocketTransport() -> any WebSocketTransport {
+///
+/// - Parameter caBundlePath: a PEM file of the CAs to trust instead of the system's; libcurl
+///   only (validated before, see `SyncConfig.validateCABundle`).
+func platformWebSocketTransport(caBundlePath: String? = nil) -> any WebSocketTransport {
     #if canImport(CCurl)
-    CurlWebSocketTransport()
+    CurlWebSocketTransport(caBundlePath: caBundlePath)
     #else
     URLSessionWebSocketTransport()
     #endif

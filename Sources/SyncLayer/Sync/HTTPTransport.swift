@@ -51,6 +51,15 @@ extension SyncConfig {
         URLSessionTransport(timeout: timeout)
         #endif
     }
+
+    /// The transport sync sends with: ``transport``, or the default one trusting ``caBundlePath``.
+    var effectiveTransport: any HTTPTransport {
+        if let transport { return transport }
+        #if canImport(CCurl)
+        if let caBundlePath { return CurlHTTPTransport(caBundlePath: caBundlePath) }
+        #endif
+        return Self.defaultTransport()
+    }
 }
 
 /// ``HTTPTransport`` over `URLSession` (FoundationNetworking on Linux).
