@@ -1,9 +1,12 @@
 import Hummingbird
+import HummingbirdCore  // HTTPServerBuilder, which HummingbirdTLS extends
+import HummingbirdTLS
 import HummingbirdWebSocket
 import Logging
 import NIOWebSocket
 
-/// Builds the reference server: v1 and v2 HTTP routes and the `/ws` endpoint on one port.
+/// Builds the reference server: v1 and v2 HTTP routes and the `/ws` endpoint on one port, over
+/// TLS (HTTPS and `wss://`) when ``ServerConfiguration/tls`` is set.
 ///
 /// ```swift
 /// let app = try buildApplication(configuration: ServerConfiguration(port: 8080, databasePath: "sync.sqlite"))
@@ -14,7 +17,7 @@ import NIOWebSocket
 ///   - faults: test hooks; the default one stays off.
 ///   - store: storage to use instead of the SQLite file named by the configuration.
 ///   - onServerRunning: called with the bound port once the server listens.
-/// - Throws: when the database cannot be opened.
+/// - Throws: when the database cannot be opened, or the TLS certificate or key cannot be read.
 public func buildApplication(
     configuration: ServerConfiguration,
     faults: FaultInjector = FaultInjector(),
@@ -74,9 +77,16 @@ public func buildApplication(
 
     let webSocketConfiguration = WebSocketServerConfiguration(
         maxFrameSize: configuration.limits.maxWebSocketMessageBytes, autoPing: .disabled, validateUTF8: true)
+    var server = HTTPServerBuilder.http1WebSocketUpgrade(webSocketRouter: webSocketRouter, configuration: .init(ws: webSocketConfiguration))
+    if let tls = configuration.tls {
+        // No ALPN offered: a client falls back to HTTP/1.1, which the WebSocket upgrade needs.
+        server = try .tls(server, tlsConfiguration: .makeServerConfiguration(
+            certificateChain: NIOSSLCertificate.fromPEMFile(tls.certificateChainPath).map { .certificate($0) },
+            privateKey: .privateKey(NIOSSLPrivateKey(file: tls.privateKeyPath, format: .pem))))
+    }
     return Application(
         router: router,
-        server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter, configuration: .init(ws: webSocketConfiguration)),
+        server: server,
         configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port)),
         onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? configuration.port) },
         logger: logger)

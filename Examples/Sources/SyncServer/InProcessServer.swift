@@ -9,24 +9,28 @@ import ServiceLifecycle
 /// defer { Task { await server.stop() } }
 /// let url = server.baseURL            // http://127.0.0.1:<free port>
 /// ```
+///
+/// With ``ServerConfiguration/tls`` set, the URLs are `https://` and `wss://`.
 public final class InProcessServer: Sendable {
     /// The bound port.
     public let port: Int
     public let host: String
+    /// Whether the server speaks TLS (``ServerConfiguration/tls``).
+    public let usesTLS: Bool
     private let serviceGroup: ServiceGroup
     private let task: Task<Void, any Error>
 
-    /// `http://host:port`
-    public var baseURL: String { "http://\(host):\(port)" }
-    /// `ws://host:port/ws`
-    public var webSocketURL: String { "ws://\(host):\(port)/ws" }
+    /// `http://host:port`, or `https://` with TLS.
+    public var baseURL: String { "\(usesTLS ? "https" : "http")://\(host):\(port)" }
+    /// `ws://host:port/ws`, or `wss://` with TLS.
+    public var webSocketURL: String { "\(usesTLS ? "wss" : "ws")://\(host):\(port)/ws" }
 
     /// Starts the server and returns once it listens.
     ///
     /// - Parameters:
     ///   - configuration: use port 0 for a free port.
     ///   - faults: test hooks the caller keeps to switch faults on.
-    /// - Throws: when the database cannot be opened or the port cannot be bound.
+    /// - Throws: when the database or the TLS files cannot be opened, or the port cannot be bound.
     public static func start(
         configuration: ServerConfiguration, faults: FaultInjector = FaultInjector(), store: (any SyncStore)? = nil,
         logger: Logger? = nil
@@ -51,12 +55,14 @@ public final class InProcessServer: Sendable {
             try await task.value
             throw ServerStartFailure()
         }
-        return InProcessServer(port: port, host: configuration.host, serviceGroup: group, task: task)
+        return InProcessServer(port: port, host: configuration.host, usesTLS: configuration.tls != nil,
+                               serviceGroup: group, task: task)
     }
 
-    private init(port: Int, host: String, serviceGroup: ServiceGroup, task: Task<Void, any Error>) {
+    private init(port: Int, host: String, usesTLS: Bool, serviceGroup: ServiceGroup, task: Task<Void, any Error>) {
         self.port = port
         self.host = host
+        self.usesTLS = usesTLS
         self.serviceGroup = serviceGroup
         self.task = task
     }

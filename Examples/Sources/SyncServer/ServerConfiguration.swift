@@ -24,12 +24,15 @@ public struct ServerConfiguration: Sendable {
     public var rateLimitPerSecond: Double?
     /// A WebSocket that sends nothing for this long is closed with 4408.
     public var webSocketIdleTimeout: Duration
+    /// Serve HTTPS and `wss://` with this certificate instead of plain HTTP and `ws://`; nil (the
+    /// default) serves plain HTTP.
+    public var tls: TLSFiles?
     public var logLevel: Logger.Level
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, databasePath: String? = nil, tokens: Set<String> = [],
         allowQueryToken: Bool = false, limits: Limits = Limits(), rateLimitPerSecond: Double? = nil,
-        webSocketIdleTimeout: Duration = .seconds(60), logLevel: Logger.Level = .info
+        webSocketIdleTimeout: Duration = .seconds(60), tls: TLSFiles? = nil, logLevel: Logger.Level = .info
     ) {
         self.host = host
         self.port = port
@@ -39,7 +42,21 @@ public struct ServerConfiguration: Sendable {
         self.limits = limits
         self.rateLimitPerSecond = rateLimitPerSecond
         self.webSocketIdleTimeout = webSocketIdleTimeout
+        self.tls = tls
         self.logLevel = logLevel
+    }
+
+    /// The server's certificate and key, as PEM files, read once at start.
+    public struct TLSFiles: Sendable, Equatable {
+        /// The server certificate first, then the intermediate certificates that lead to the CA.
+        public var certificateChainPath: String
+        /// The certificate's private key (not encrypted).
+        public var privateKeyPath: String
+
+        public init(certificateChainPath: String, privateKeyPath: String) {
+            self.certificateChainPath = certificateChainPath
+            self.privateKeyPath = privateKeyPath
+        }
     }
 
     /// Size limits, advertised in the capabilities document.

@@ -4,11 +4,12 @@ import Hummingbird
 import Logging
 import SyncServer
 
-/// `swift run --package-path Examples synclayer-server --host 127.0.0.1 --port 8080 --data PATH [--token T ...]`
+/// `swift run --package-path Examples synclayer-server --host 127.0.0.1 --port 8080 --data PATH [--token T ...]
+/// [--tls-cert PATH --tls-key PATH]`
 ///
 /// Every option can also come from the environment: SYNCLAYER_HOST, SYNCLAYER_PORT, SYNCLAYER_DATA,
 /// SYNCLAYER_TOKENS (comma-separated), SYNCLAYER_ALLOW_QUERY_TOKEN=1, SYNCLAYER_RATE_LIMIT,
-/// SYNCLAYER_LOG_LEVEL. Command-line options win.
+/// SYNCLAYER_TLS_CERT, SYNCLAYER_TLS_KEY, SYNCLAYER_LOG_LEVEL. Command-line options win.
 @main
 struct SyncLayerServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,6 +37,15 @@ struct SyncLayerServer: AsyncParsableCommand {
         """)
     var rateLimit: Double?
 
+    @Option(help: """
+        PEM certificate chain (server certificate first): serve HTTPS and wss:// instead of HTTP and ws://; \
+        needs --tls-key (env SYNCLAYER_TLS_CERT).
+        """)
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert (env SYNCLAYER_TLS_KEY).")
+    var tlsKey: String?
+
     @Option(help: "trace, debug, info, notice, warning, error or critical (env SYNCLAYER_LOG_LEVEL).")
     var logLevel: String?
 
@@ -50,6 +60,15 @@ struct SyncLayerServer: AsyncParsableCommand {
         configuration.allowQueryToken = allowQueryToken || environment["SYNCLAYER_ALLOW_QUERY_TOKEN"] == "1"
         configuration.rateLimitPerSecond = try Self.rate(
             rateLimit ?? Self.value("SYNCLAYER_RATE_LIMIT", in: environment, as: Double.self, "a number"))
+        switch (tlsCert ?? environment["SYNCLAYER_TLS_CERT"], tlsKey ?? environment["SYNCLAYER_TLS_KEY"]) {
+        case (nil, nil): break
+        case let (certificate?, key?):
+            for (option, path) in [("--tls-cert", certificate), ("--tls-key", key)] where !FileManager.default.isReadableFile(atPath: path) {
+                throw ValidationError("\(option) \(path) is not a readable file")
+            }
+            configuration.tls = .init(certificateChainPath: certificate, privateKeyPath: key)
+        default: throw ValidationError("--tls-cert and --tls-key (SYNCLAYER_TLS_CERT, SYNCLAYER_TLS_KEY) go together")
+        }
         if let levelName = logLevel ?? environment["SYNCLAYER_LOG_LEVEL"] {
             guard let level = Logger.Level(rawValue: levelName) else { throw ValidationError("unknown log level \(levelName)") }
             configuration.logLevel = level
