@@ -130,6 +130,49 @@ import SyncServer
         }
     }
 
+    @Test func eachChangeCarriesTheSeqOfTheChangeSentBeforeIt() async throws {
+        try await withTestServer { server in
+            _ = try await server.http.push(clientID: "c1", [op("o1", "insert", "r1", payload: [:])])
+            let (_, cursor) = try await server.http.pullAll("todos")
+            let start = try #require(cursor.split(separator: ":").last.flatMap { Int64($0) })
+            _ = try await server.http.push(clientID: "c1", [
+                op("o2", "insert", "r2", payload: [:]), op("n1", "insert", "n1", collection: "notes", payload: [:]),
+                op("o3", "delete", "r1", base: 1),
+            ])
+
+            // The replay chains from the cursor; the other collection's seq is not in the chain.
+            let client = try await WebSocketTestClient.connect(server.webSocketURL)
+            let (before, subscribed) = await client.subscribe("todos", cursor: cursor)
+            let seqs = before.map { $0["metadata"]?["seq"]?.intValue }
+            #expect(before.map { $0["metadata"]?["prevSeq"]?.intValue } == [start, seqs[0]])
+            #expect(seqs[1]! > seqs[0]! + 1)
+            #expect(subscribed?["metadata"]?["seq"]?.intValue == seqs[1])
+
+            // The connection's own v2 change is answered by an ack, not sent: the next change
+            // chains from the last one sent.
+            client.send([
+                "type": "insert", "collection": "todos", "recordId": "mine", "data": [:],
+                "metadata": ["opId": "own-1", "clientId": "c2", "baseVersion": nil],
+            ])
+            #expect(await client.next(type: "ack")?["data"]?["status"] == "applied")
+            _ = try await server.http.push(clientID: "c1", [op("o4", "insert", "r3", payload: [:])])
+            let live = try #require(await client.next()?.json)
+            #expect(live["recordId"] == "r3")
+            #expect(live["metadata"]?["prevSeq"]?.intValue == seqs[1])
+
+            // Without a cursor the chain starts at the subscribe point.
+            let late = try await WebSocketTestClient.connect(server.webSocketURL)
+            let (none, fromNow) = await late.subscribe("todos")
+            #expect(none.isEmpty)
+            let point = try #require(fromNow?["metadata"]?["seq"]?.intValue)
+            #expect(point == live["metadata"]?["seq"]?.intValue)
+            _ = try await server.http.push(clientID: "c1", [op("o5", "insert", "r4", payload: [:])])
+            #expect(await late.next()?.json?["metadata"]?["prevSeq"]?.intValue == point)
+            await client.close()
+            await late.close()
+        }
+    }
+
     @Test func deliversConcurrentWritesInSeqOrderWithoutGaps() async throws {
         try await withTestServer { server in
             let client = try await WebSocketTestClient.connect(server.webSocketURL)

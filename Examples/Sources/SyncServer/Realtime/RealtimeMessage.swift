@@ -55,14 +55,15 @@ struct RealtimeMessage: Sendable {
             metadata: opID.map { ["opId": .string($0)] }, error: message, code: code)
     }
 
-    /// A server change message for a committed record state.
-    static func change(_ record: StoredRecord, cursor: String) -> RealtimeMessage {
+    /// A server change message for a committed record state; `prevSeq` is the seq of the change sent
+    /// before it on the connection for the collection (PROTOCOL.md §5.5).
+    static func change(_ record: StoredRecord, cursor: String, prevSeq: Int64) -> RealtimeMessage {
         let type = record.isDeleted ? "delete" : (record.createdByLastChange ? "insert" : "update")
         return RealtimeMessage(
             type: type, collection: record.collection, recordID: record.recordID, data: record.data.map(JSONValue.object),
             timestamp: Timestamp.format(milliseconds: record.updatedAt),
             metadata: [
-                "version": .int(record.version), "seq": .int(record.seq), "cursor": .string(cursor),
+                "version": .int(record.version), "seq": .int(record.seq), "prevSeq": .int(prevSeq), "cursor": .string(cursor),
                 "clientId": record.clientID.map(JSONValue.string) ?? .null, "hlc": record.hlc.map(JSONValue.string) ?? .null,
                 "delta": false, "userId": .null,
             ])

@@ -119,7 +119,7 @@ final class WebSocketSession: Sendable {
     // MARK: Delivery
 
     private func deliveryLoop() async {
-        var cursors: [String: Int64] = [:]
+        var streams: [String: Stream] = [:]
         await withTaskGroup(of: Void.self) { group in
             // Wake-ups become commands so one loop handles both, in order.
             let (merged, mergedContinuation) = AsyncStream<Command?>.makeStream()
@@ -138,20 +138,23 @@ final class WebSocketSession: Sendable {
                         service.hub.subscribe(id, to: collection)
                         let start: Int64
                         if let after { start = after } else { start = try await service.store.latestSeq() }
-                        cursors[collection] = start
-                        cursors[collection] = try await deliver(collection, after: start)
+                        var stream = Stream(cursor: start, lastSent: start)
+                        try await deliver(collection, &stream)
+                        streams[collection] = stream
                         let count = try await service.store.liveCount(in: collection)
                         send(RealtimeMessage(
                             type: "subscribed", collection: collection, timestamp: now,
-                            metadata: ["recordCount": .int(Int64(count)), "cursor": .string(service.cursor(for: cursors[collection]!))]))
+                            metadata: ["recordCount": .int(Int64(count)), "cursor": .string(service.cursor(for: stream.cursor)),
+                                       "seq": .int(stream.lastSent)]))
                     case .unsubscribe(let collection)?:
                         service.hub.unsubscribe(id, from: collection)
-                        cursors[collection] = nil
+                        streams[collection] = nil
                         send(RealtimeMessage(type: "unsubscribed", collection: collection, timestamp: now))
                     case nil:
                         for collection in service.hub.takePending(id) {
-                            guard let after = cursors[collection] else { continue }
-                            cursors[collection] = try await deliver(collection, after: after)
+                            guard var stream = streams[collection] else { continue }
+                            try await deliver(collection, &stream)
+                            streams[collection] = stream
                         }
                     }
                 } catch {
@@ -163,18 +166,27 @@ final class WebSocketSession: Sendable {
         }
     }
 
-    /// Sends every change of `collection` after `seq`, except this connection's own; returns the new cursor.
-    private func deliver(_ collection: String, after seq: Int64) async throws -> Int64 {
-        var cursor = seq
+    /// Where one subscribed collection's stream stands on this connection.
+    private struct Stream {
+        /// The last change read (sent, or skipped as this connection's own).
+        var cursor: Int64
+        /// The last change sent (the subscribe start before the first): the next change's `prevSeq`.
+        var lastSent: Int64
+    }
+
+    /// Sends every change of `collection` after the stream's cursor, except this connection's own,
+    /// each with the seq of the one sent before it (`prevSeq`), so a client can tell a lost message.
+    private func deliver(_ collection: String, _ stream: inout Stream) async throws {
         while true {
-            let page = try await service.store.changes(in: collection, after: cursor, limit: 200)
+            let page = try await service.store.changes(in: collection, after: stream.cursor, limit: 200)
             for record in page.records {
-                cursor = record.seq
+                stream.cursor = record.seq
                 if service.hub.origin(of: record.opID) != id {
-                    send(.change(record, cursor: service.cursor(for: record.seq)), faultable: true)
+                    send(.change(record, cursor: service.cursor(for: record.seq), prevSeq: stream.lastSent), faultable: true)
+                    stream.lastSent = record.seq
                 }
             }
-            if !page.hasMore { return cursor }
+            if !page.hasMore { return }
         }
     }
 
