@@ -71,7 +71,7 @@ import Testing
         ]
         let limits = DocumentLimits(maxBytes: 1 << 20, maxDepth: 2)
         let first = try await store.write(batch, limits: limits)
-        #expect(first[1] == .rejected(code: "DOCUMENT_TOO_DEEP", message: "document nesting depth is 3; the limit is 2"))
+        #expect(first[1] == .rejected(code: "DOCUMENT_TOO_DEEP", message: "document nests deeper than the limit of 2 levels"))
         guard case .conflict(let current?) = first[2] else {
             Issue.record("expected a conflict, got \(first[2])")
             return

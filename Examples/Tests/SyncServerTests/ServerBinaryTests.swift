@@ -35,6 +35,9 @@ import Testing
         ([], ["SYNCLAYER_PORT": "eighty"], "SYNCLAYER_PORT must be an integer (got eighty)"),
         ([], ["SYNCLAYER_LOG_LEVEL": "loud"], "unknown log level loud"),
         (["--no-such-flag"], [:], "Unknown option '--no-such-flag'"),
+        (["--tls-cert", "cert.pem"], [:], "--tls-cert and --tls-key"),
+        ([], ["SYNCLAYER_TLS_KEY": "key.pem"], "go together"),
+        (["--tls-cert", "/nonexistent.pem", "--tls-key", "/nonexistent.key"], [:], "is not a readable file"),
     ]
 
     @Test(arguments: badSettings)

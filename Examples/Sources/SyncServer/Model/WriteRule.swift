@@ -17,7 +17,8 @@ public struct DocumentLimits: Sendable, Equatable {
     func violation(of document: [String: JSONValue], encoded: String) -> (code: String, message: String)? {
         let depth = JSONValue.object(document).depth
         if depth > maxDepth {
-            return ("DOCUMENT_TOO_DEEP", "document nesting depth is \(depth); the limit is \(maxDepth)")
+            // Not the depth itself: the request parser cuts what lies beyond the limit, so it can be larger.
+            return ("DOCUMENT_TOO_DEEP", "document nests deeper than the limit of \(maxDepth) levels")
         }
         let size = encoded.utf8.count
         if size > maxBytes {
