@@ -92,7 +92,7 @@ import Testing
         for (index, raw) in try read(file).components(separatedBy: "\n").enumerated() {
             var line = Substring(raw.drop { $0 == " " || $0 == "\t" })
             guard line.hasPrefix(linePrefix) else {
-                if linePrefix.isEmpty == false { open = nil }
+                if !linePrefix.isEmpty { open = nil }
                 continue
             }
             line = line.dropFirst(linePrefix.count)

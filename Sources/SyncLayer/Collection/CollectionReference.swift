@@ -58,13 +58,7 @@ public struct CollectionReference: QueryBuilding {
     ///   ``SyncLayerError/Code/invalidDocument`` when a change would alter the `id` field
     ///   (which, as in ``save(_:id:)``, is the document id or absent).
     public func update(_ id: String, _ changes: [String: JSONValue]) async throws {
-        let store = try source.store()
-        // `id.x` would turn the id field into an object; `save` refuses a non-string `id` too.
-        if let key = changes.keys.first(where: { $0.hasPrefix("id.") }) {
-            throw SyncLayerError(.invalidDocument,
-                                 "update cannot change the id field of \(Identifiers.describe(id)) (key \(Identifiers.describe(key)))")
-        }
-        _ = try store.update(name, id: id, changes: changes)
+        _ = try source.store().update(name, id: id, changes: changes)
     }
 
     /// Deletes a document. Returns false when there was none (nothing is queued then).

@@ -111,11 +111,16 @@ extension LocalStore {
         }
     }
 
-    /// Sets top-level fields of an existing document and queues a patch.
+    /// Sets fields of an existing document (a dotted key sets a nested field) and queues a patch.
     func update(_ collection: String, id: String, changes: [String: JSONValue]) throws -> WriteOutcome {
         try Identifiers.validateDocumentID(id)
         if let changedID = changes["id"], changedID != .string(id) {
             throw SyncLayerError(.invalidDocument, "update cannot change the id field of \(Identifiers.describe(id))")
+        }
+        // `id.x` would turn the id field into an object; `save` refuses a non-string `id` too.
+        if let key = changes.keys.first(where: { $0.hasPrefix("id.") }) {
+            throw SyncLayerError(.invalidDocument,
+                                 "update cannot change the id field of \(Identifiers.describe(id)) (key \(Identifiers.describe(key)))")
         }
         try LocalStore.validateValues(changes, id: id)
         return try write { context in try context.patchDocument(collection, id: id, changes: changes) }
