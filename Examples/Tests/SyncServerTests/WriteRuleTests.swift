@@ -79,4 +79,23 @@ import Testing
         }
         #expect(code == "DOCUMENT_TOO_LARGE")
     }
+
+    /// A push answer is written by `writeResult`, a realtime ack by `resultJSON`: the two must give the
+    /// same canonical bytes for every kind of outcome (the applied ones take a hand-written path).
+    @Test func writtenResultsMatchTheirJSONValue() {
+        let write = AppliedWrite(collection: "c\"1", recordID: "r/é", version: 3, seq: 42, updatedAt: 1_700_000_000_123, deleted: false)
+        var unchanged = write
+        unchanged.deleted = true
+        unchanged.unchangedHLC = "0000000001:00000:dev"
+        let outcomes: [WriteOutcome] = [
+            .applied(write), .duplicate(write), .applied(unchanged), .conflict(current: Current.live(version: 2, by: "x").record),
+            .conflict(current: nil), .rejected(code: "INVALID_OP", message: "bad \"op\""), .recordNotFound,
+        ]
+        for outcome in outcomes {
+            var written: [UInt8] = []
+            outcome.writeResult(opID: "op-1", collection: "c\"1", recordID: "r/é", into: &written)
+            #expect(String(decoding: written, as: UTF8.self)
+                        == outcome.resultJSON(opID: "op-1", collection: "c\"1", recordID: "r/é").encoded, "\(outcome)")
+        }
+    }
 }

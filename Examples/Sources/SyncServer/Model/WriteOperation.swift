@@ -113,7 +113,27 @@ extension WriteOutcome {
     /// Appends the result object's canonical encoding, without building a dictionary (a push answers
     /// thousands of ops).
     func writeResult(opID: String, collection: String, recordID: String, into output: inout [UInt8]) {
-        JSONValue.writeObject(resultMembers(opID: opID, collection: collection, recordID: recordID), into: &output)
+        switch self {
+        case .applied(let write), .duplicate(let write):
+            // The common answer, written member by member in key order: building the member array
+            // cost a tenth of the server's CPU per op of a push (perf, sync-bench P5).
+            func member(_ key: StaticString, _ value: JSONValue) {
+                output.append(contentsOf: UnsafeBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount))
+                value.write(into: &output)
+            }
+            member(#"{"collection":"#, .string(collection))
+            member(#","deleted":"#, .bool(write.deleted))
+            if let hlc = write.unchangedHLC { member(#","hlc":"#, .string(hlc)) }
+            member(#","opId":"#, .string(opID))
+            member(#","recordId":"#, .string(recordID))
+            member(#","seq":"#, .int(write.seq))
+            member(#","status":"#, .string(isDuplicate ? "duplicate" : "applied"))
+            member(#","updatedAt":"#, .string(Timestamp.format(milliseconds: write.updatedAt)))
+            member(#","version":"#, .int(write.version))
+            output.append(UInt8(ascii: "}"))
+        default:
+            JSONValue.writeObject(resultMembers(opID: opID, collection: collection, recordID: recordID), into: &output)
+        }
     }
 
     /// The result object's members in key order.

@@ -29,8 +29,8 @@ struct WriteBatch {
     private let db: Database
     private let now: Int64
     private let limits: DocumentLimits
-    private let saveRecord: Statement
-    private let recordAppliedOp: Statement
+    private let saveRecord: BoundStatement
+    private let recordAppliedOp: BoundStatement
     private let startSeq: Int64
     private let startUpdatedAt: Int64
     private var lastSeq: Int64
@@ -44,18 +44,18 @@ struct WriteBatch {
         self.db = db
         self.now = now
         self.limits = limits
-        saveRecord = try db.cachedStatement(sql: """
+        saveRecord = try BoundStatement(db.cachedStatement(sql: """
             INSERT INTO records (\(RecordRow.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (collection, record_id) DO UPDATE SET
                 data = excluded.data, version = excluded.version, seq = excluded.seq,
                 updated_at = excluded.updated_at, hlc = excluded.hlc, client_id = excluded.client_id,
                 op_id = excluded.op_id, created = excluded.created
-            """)
-        recordAppliedOp = try db.cachedStatement(sql: """
+            """))
+        recordAppliedOp = try BoundStatement(db.cachedStatement(sql: """
             INSERT INTO applied_ops (op_id, client_id, fingerprint, collection, record_id, version, seq, updated_at,
                                      deleted, applied_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
+            """))
         startSeq = try SQLiteSyncStore.meta(db, "last_seq")
         startUpdatedAt = try SQLiteSyncStore.meta(db, "last_updated_at")
         lastSeq = startSeq
@@ -142,10 +142,17 @@ struct WriteBatch {
                 collection: operation.collection, recordID: operation.recordID, data: data,
                 version: (current?.version ?? 0) + 1, seq: lastSeq, updatedAt: lastUpdatedAt, hlc: operation.hlc,
                 clientID: operation.clientID, opID: operation.opID, createdByLastChange: created)
-            try saveRecord.execute(arguments: [
-                record.collection, record.recordID, text, record.version, record.seq, record.updatedAt, record.hlc,
-                record.clientID, record.opID, record.createdByLastChange,
-            ])
+            saveRecord.bind(1, record.collection)
+            saveRecord.bind(2, record.recordID)
+            saveRecord.bind(3, text)
+            saveRecord.bind(4, record.version)
+            saveRecord.bind(5, record.seq)
+            saveRecord.bind(6, record.updatedAt)
+            saveRecord.bind(7, record.hlc)
+            saveRecord.bind(8, record.clientID)
+            saveRecord.bind(9, record.opID)
+            saveRecord.bind(10, record.createdByLastChange)
+            try saveRecord.run(in: db)
             records[key] = record
             answer = AppliedWrite(
                 collection: record.collection, recordID: record.recordID, version: record.version, seq: record.seq,
@@ -153,10 +160,17 @@ struct WriteBatch {
         }
         if let opID = deduplicatedID {
             let fingerprint = operation.fingerprint(payloadText: encodedPayload())
-            try recordAppliedOp.execute(arguments: [
-                opID, operation.clientID, fingerprint, answer.collection, answer.recordID, answer.version, answer.seq,
-                answer.updatedAt, answer.deleted, now,
-            ])
+            recordAppliedOp.bind(1, opID)
+            recordAppliedOp.bind(2, operation.clientID)
+            recordAppliedOp.bind(3, fingerprint)
+            recordAppliedOp.bind(4, answer.collection)
+            recordAppliedOp.bind(5, answer.recordID)
+            recordAppliedOp.bind(6, answer.version)
+            recordAppliedOp.bind(7, answer.seq)
+            recordAppliedOp.bind(8, answer.updatedAt)
+            recordAppliedOp.bind(9, answer.deleted)
+            recordAppliedOp.bind(10, now)
+            try recordAppliedOp.run(in: db)
             appliedOps[opID] = (fingerprint, answer)
         }
         return .applied(answer)
