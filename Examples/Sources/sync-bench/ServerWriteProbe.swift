@@ -36,3 +36,22 @@ enum ServerWriteProbe {
                      count, batch, cpu / Double(count) * 1e6, seconds / Double(count) * 1e6).utf8 + [10]))
     }
 }
+
+/// `sync-bench --drain-probe [N]`: P5's v2 drain alone, for a profiler. Starts the server process, seeds N
+/// queued inserts, writes "draining <pid> <server pid>" to standard error, waits 2 s (time to attach `perf record -p <pid>`), then drains
+/// them to an in-process server, writes "drained" to standard error once every op is acknowledged (before
+/// the pull that follows) and prints the rate and the process's CPU per op.
+enum DrainProbe {
+    static func run(count: Int) async throws {
+        let folder = try TempFolder("drain-probe")
+        let server = try await ServerProcess.start(database: folder.file("server.sqlite"))
+        try await SyncBenchmarks.seedOutbox(path: folder.file("client.sqlite"), count: count)
+        FileHandle.standardError.write(Data("draining \(ProcessInfo.processInfo.processIdentifier) \(server.pid)\n".utf8))
+        try await Task.sleep(for: .seconds(2))
+        let drained = try await SyncBenchmarks.drain(server: server, path: folder.file("client.sqlite"), count: count, version: .v2,
+                                                   whenDrained: { FileHandle.standardError.write(Data("drained\n".utf8)) })
+        await server.stop()
+        FileHandle.standardOutput.write(Data(String(format: "drain: %d ops: %.0f ops/s; CPU per op: client %.1f µs, server %.1f µs",
+                     count, drained.opsPerSecond, drained.clientCPUPerOp * 1e6, (drained.serverCPUPerOp ?? .nan) * 1e6).utf8 + [10]))
+    }
+}

@@ -73,6 +73,8 @@ enum CPU {
 enum Memory {
     /// VmHWM, the peak resident set, in KiB.
     static var peakKiB: Int { field("VmHWM") }
+    /// VmHWM of another process (a child's), in KiB.
+    static func peakKiB(of pid: Int32) -> Int { field("VmHWM", process: String(pid)) }
     /// VmRSS, the resident set now, in KiB.
     static var currentKiB: Int { field("VmRSS") }
 
@@ -85,8 +87,8 @@ enum Memory {
         return (try? handle.write(contentsOf: Data("5".utf8))) != nil
     }
 
-    private static func field(_ name: String) -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    private static func field(_ name: String, process: String = "self") -> Int {
+        guard let text = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8) else { return 0 }
         for line in text.split(separator: "\n") where line.hasPrefix(name + ":") {
             return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0") ?? 0
         }

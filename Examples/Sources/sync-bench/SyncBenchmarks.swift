@@ -7,18 +7,18 @@ struct SyncBenchmarks {
     let parameters: Parameters
     static let token = "bench-token"
 
-    static func startServer(_ folder: TempFolder, _ name: String) async throws -> InProcessServer {
+    static func startServer(databasePath: String) async throws -> InProcessServer {
         try await InProcessServer.start(configuration: ServerConfiguration(
-            port: 0, databasePath: folder.file(name), tokens: [token], logLevel: .error))
+            port: 0, databasePath: databasePath, tokens: [token], logLevel: .error))
     }
 
-    static func client(_ server: InProcessServer, path: String, collections: [String] = ["bench"],
-                       version: RESTBackend.ProtocolVersion = .v2, realtime: Bool = false,
+    static func client(baseURL: String, webSocketURL: String? = nil, path: String, collections: [String] = ["bench"],
+                       version: RESTBackend.ProtocolVersion = .v2,
                        transport: (any HTTPTransport)? = nil) async throws -> SyncLayer {
         try await SyncLayer(config: SyncConfig(
-            baseURL: URL(string: server.baseURL)!, collections: collections, authToken: token,
-            enableAutoSync: realtime, enableRealtimeSync: realtime,
-            websocketURL: realtime ? URL(string: server.webSocketURL)! : nil,
+            baseURL: URL(string: baseURL)!, collections: collections, authToken: token,
+            enableAutoSync: webSocketURL != nil, enableRealtimeSync: webSocketURL != nil,
+            websocketURL: webSocketURL.flatMap(URL.init(string:)),
             storage: .file(path), protocolVersion: version, transport: transport))
     }
 
@@ -35,19 +35,20 @@ struct SyncBenchmarks {
         await sync.close()
     }
 
-    /// A drain's rate and the CPU time the whole process (client and in-process server) spent per op.
+    /// A drain's rate and the CPU time the client process and the server process each spent per op.
     struct Drain {
         var opsPerSecond: Double
-        var cpuPerOp: Double
+        var clientCPUPerOp: Double
+        var serverCPUPerOp: Double?
     }
 
     /// Opens the queued store against the server and times until every op is acknowledged (the
     /// pull that `syncNow` does after pushing is not timed).
-    static func drain(server: InProcessServer, path: String, count: Int, version: RESTBackend.ProtocolVersion,
-                      transport: (any HTTPTransport)? = nil) async throws -> Drain {
-        let sync = try await client(server, path: path, version: version, transport: transport)
+    static func drain(server: ServerProcess, path: String, count: Int, version: RESTBackend.ProtocolVersion,
+                      transport: (any HTTPTransport)? = nil, whenDrained: () -> Void = {}) async throws -> Drain {
+        let sync = try await client(baseURL: server.baseURL, path: path, version: version, transport: transport)
         let start = ContinuousClock.now
-        let cpuStart = CPU.seconds
+        let cpuStart = CPU.seconds, serverCPUStart = server.cpuSeconds
         let run = Task { try await sync.syncNow() }
         // The in-memory metrics, polled every 10 ms: acknowledgements are counted after their transaction
         // commits, and reading them takes no store lock (counting the pending rows held it for a few ms).
@@ -59,12 +60,15 @@ struct SyncBenchmarks {
         }
         let seconds = (ContinuousClock.now - start).seconds
         let cpu = CPU.seconds - cpuStart
+        let serverCPU = server.cpuSeconds.flatMap { end in serverCPUStart.map { end - $0 } }
+        whenDrained()
         try await run.value
         guard try await sync.pendingOperationCount() == 0 else { throw BenchFailure("drain (\(version)): ops left queued") }
         let counts = try await sync.outboxCounts()
         await sync.close()
         guard counts.rejected == 0, counts.failed == 0 else { throw BenchFailure("drain (\(version)): \(counts)") }
-        return Drain(opsPerSecond: Double(count) / seconds, cpuPerOp: cpu / Double(count))
+        return Drain(opsPerSecond: Double(count) / seconds, clientCPUPerOp: cpu / Double(count),
+                     serverCPUPerOp: serverCPU.map { $0 / Double(count) })
     }
 
     // MARK: P5 and P6
@@ -74,25 +78,27 @@ struct SyncBenchmarks {
     func p5DrainAndP6Pull(runP6: Bool) async throws -> [ResultRow] {
         let count = parameters.drainCount, v1Count = parameters.drainV1Count
         var v2 = Samples(), v1 = Samples(), pull = Samples()
-        var drainPeakKiB = 0, pullPeakKiB = 0, pullBaseKiB = 0
-        var cpuPerOp = Samples()
+        var drainPeakKiB = 0, serverPeakKiB = 0, pullPeakKiB = 0, pullBaseKiB = 0
+        var clientCPU = Samples(), serverCPU = Samples()
         var viaURLSession: Drain?
         var pullViaURLSession: Double?
         for _ in 0..<parameters.syncRepetitions {
             let folder = try TempFolder("p5")
             // v1 first (smaller), on its own server.
-            let v1Server = try await Self.startServer(folder, "server-v1.sqlite")
+            let v1Server = try await ServerProcess.start(database: folder.file("server-v1.sqlite"))
             try await Self.seedOutbox(path: folder.file("v1.sqlite"), count: v1Count)
             v1.add(try await Self.drain(server: v1Server, path: folder.file("v1.sqlite"), count: v1Count, version: .v1).opsPerSecond)
             await v1Server.stop()
 
-            let server = try await Self.startServer(folder, "server-v2.sqlite")
+            let server = try await ServerProcess.start(database: folder.file("server-v2.sqlite"))
             try await Self.seedOutbox(path: folder.file("v2.sqlite"), count: count)
             Memory.resetPeak()
             let drained = try await Self.drain(server: server, path: folder.file("v2.sqlite"), count: count, version: .v2)
             v2.add(drained.opsPerSecond)
-            cpuPerOp.add(drained.cpuPerOp)
+            clientCPU.add(drained.clientCPUPerOp)
+            if let perOp = drained.serverCPUPerOp { serverCPU.add(perOp) }
             drainPeakKiB = max(drainPeakKiB, Memory.peakKiB)
+            serverPeakKiB = max(serverPeakKiB, server.peakKiB)
 
             if runP6 {
                 // In a fresh process of its own, so its peak RSS is the pulling client's alone.
@@ -128,17 +134,18 @@ struct SyncBenchmarks {
             baseline: "v1 per-record, \(v1Count) ops as a rate: \(Format.rateSpread(v1))",
             ratio: String(format: "%.1f× v1", ratio), target: "≥ 20k ops/s, ≥ 20× v1",
             pass: v2.median >= 20_000 && ratio >= 20,
-            notes: "peak RSS during the v2 drain \(Format.megabytes(drainPeakKiB)) (client + in-process server); "
-                + "CPU of the whole process per op \(Format.time(cpuPerOp.median))"
+            notes: "client and server in processes of their own; peak RSS during the v2 drain: client "
+                + "\(Format.megabytes(drainPeakKiB)), server \(Format.megabytes(serverPeakKiB)); CPU per op: client "
+                + Format.time(clientCPU.median) + (serverCPU.values.isEmpty ? "" : ", server \(Format.time(serverCPU.median))")
                 + (viaURLSession.map { "; the same drain (a fifth of the ops) through URLSessionTransport: "
-                    + "\(Format.rate($0.opsPerSecond)), CPU per op \(Format.time($0.cpuPerOp))" } ?? ""))]
+                    + "\(Format.rate($0.opsPerSecond)), client CPU per op \(Format.time($0.clientCPUPerOp))" } ?? ""))]
         if runP6 {
             rows.append(ResultRow(
                 id: "P6", measure: "initial pull of \(count) docs into an empty store",
                 ours: "\(Format.rateSpread(pull)), peak RSS \(Format.megabytes(pullPeakKiB))",
                 baseline: "—", ratio: "—", target: "≥ 50k docs/s, ≤ 150 MB",
                 pass: pull.median >= 50_000 && pullPeakKiB <= 150 * 1024,
-                notes: "measured in a child process that only pulls (the server stays in this one); its RSS before the pull \(Format.megabytes(pullBaseKiB))"
+                notes: "measured in a child process that only pulls (the server is another); its RSS before the pull \(Format.megabytes(pullBaseKiB))"
                     + (pullViaURLSession.map { "; the same pull through URLSessionTransport: \(Format.rate($0))" } ?? "")))
         }
         return rows
@@ -203,7 +210,7 @@ struct SyncBenchmarks {
     /// the service keeps the server's pongs for its heartbeat.)
     func p7Realtime() async throws -> ResultRow {
         let folder = try TempFolder("p7")
-        let server = try await Self.startServer(folder, "server.sqlite")
+        let server = try await ServerProcess.start(database: folder.file("server.sqlite"))
         let warmUp = 20, count = parameters.watchCount
 
         // Baseline: the server's answer to an unsubscribe, on the same kind of connection.
@@ -228,8 +235,10 @@ struct SyncBenchmarks {
         reader.cancel()
 
         // Two clients with realtime sync.
-        let a = try await Self.client(server, path: folder.file("a.sqlite"), collections: ["rt"], realtime: true)
-        let b = try await Self.client(server, path: folder.file("b.sqlite"), collections: ["rt"], realtime: true)
+        let a = try await Self.client(baseURL: server.baseURL, webSocketURL: server.webSocketURL, path: folder.file("a.sqlite"),
+                                      collections: ["rt"])
+        let b = try await Self.client(baseURL: server.baseURL, webSocketURL: server.webSocketURL, path: folder.file("b.sqlite"),
+                                      collections: ["rt"])
         for client in [a, b] {
             var waited = 0
             while client.realtime?.state != .connected {

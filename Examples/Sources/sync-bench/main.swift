@@ -2,34 +2,35 @@
 //
 //   swift run -c release --package-path Examples sync-bench [--quick] [--json]
 //   sync-bench --server-write [N]   the reference server's batch write path alone, CPU per op
+//   sync-bench --drain-probe [N]    P5's v2 drain alone, for a profiler (prints the pids, waits 2 s)
+//
+// Internal modes, run by the benchmarks as child processes:
+//   sync-bench --serve DB            the reference server on a free port (ServerProcess)
+//   sync-bench --p6-child URL PATH [urlsession]   P6's pulling client
 //
 // Exit code 0 even when a target is missed (this is a report); non-zero only when a benchmark fails.
 import Foundation
 
-if CommandLine.arguments.count >= 2, CommandLine.arguments[1] == "--server-write" {
-    do {
-        try await ServerWriteProbe.run(count: CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2]) ?? 100_000 : 100_000)
-        exit(0)
-    } catch {
-        FileHandle.standardError.write(Data("sync-bench --server-write failed: \(error)\n".utf8))
-        exit(1)
-    }
-}
-if (4...5).contains(CommandLine.arguments.count), CommandLine.arguments[1] == "--p6-child" {
+let arguments = Array(CommandLine.arguments.dropFirst())
+/// The count argument of a probe, 100 000 by default.
+let count = arguments.count > 1 ? Int(arguments[1]) ?? 100_000 : 100_000
+let mode: (() async throws -> Void)? = switch arguments.first {
+case "--server-write": { try await ServerWriteProbe.run(count: count) }
+case "--drain-probe": { try await DrainProbe.run(count: count) }
+case "--serve" where arguments.count == 2: { try await ServerProcess.serve(database: arguments[1]) }
+case "--p6-child" where (3...4).contains(arguments.count):
     // P6 measured in a fresh process (see SyncBenchmarks.pullInChildProcess).
-    do {
-        try await SyncBenchmarks.runChildPull(baseURL: CommandLine.arguments[2], path: CommandLine.arguments[3],
-                                              viaURLSession: CommandLine.arguments.count == 5)
-        exit(0)
-    } catch {
-        FileHandle.standardError.write(Data("sync-bench --p6-child failed: \(error)\n".utf8))
-        exit(1)
-    }
+    { try await SyncBenchmarks.runChildPull(baseURL: arguments[1], path: arguments[2], viaURLSession: arguments.count == 4) }
+default: nil
 }
-let options = BenchOptions(arguments: Array(CommandLine.arguments.dropFirst()))
 do {
-    try await BenchRunner(options: options).run()
+    if let mode {
+        try await mode()
+    } else {
+        try await BenchRunner(options: BenchOptions(arguments: arguments)).run()
+    }
 } catch {
-    FileHandle.standardError.write(Data("sync-bench failed: \(error)\n".utf8))
+    FileHandle.standardError.write(Data("sync-bench \(arguments.first ?? "") failed: \(error)\n".utf8))
     exit(1)
 }
+exit(0)
