@@ -21,7 +21,7 @@ final class ServerProcess: @unchecked Sendable {  // immutable after init
     /// Starts `sync-bench --serve database` and waits for the port it bound on 127.0.0.1.
     static func start(database: String) async throws -> ServerProcess {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.executableURL = SyncBenchmarks.executable
         process.arguments = ["--serve", database]
         let input = Pipe(), output = Pipe()
         process.standardInput = input

@@ -6,6 +6,8 @@ import SyncServer
 struct SyncBenchmarks {
     let parameters: Parameters
     static let token = "bench-token"
+    /// This executable, which the benchmarks start again in child processes (`--serve`, `--p6-child`).
+    static let executable = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
 
     static func startServer(databasePath: String) async throws -> InProcessServer {
         try await InProcessServer.start(configuration: ServerConfiguration(
@@ -162,7 +164,7 @@ struct SyncBenchmarks {
     /// Runs this executable as `--p6-child URL PATH` and reads its one-line JSON report.
     static func pullInChildProcess(baseURL: String, path: String, viaURLSession: Bool = false) async throws -> ChildPull {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        process.executableURL = SyncBenchmarks.executable
         process.arguments = ["--p6-child", baseURL, path] + (viaURLSession ? ["urlsession"] : [])
         let pipe = Pipe()
         process.standardOutput = pipe
