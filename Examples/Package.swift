@@ -63,6 +63,7 @@ let package = Package(
             dependencies: [
                 "SyncServer",
                 .product(name: "SyncLayer", package: "SyncLayer"),
+                .product(name: "SyncLayerTesting", package: "SyncLayer"),  // --client-drain's in-memory backend
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]

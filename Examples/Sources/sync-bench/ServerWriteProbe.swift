@@ -1,4 +1,6 @@
 import Foundation
+import SyncLayer
+import SyncLayerTesting
 import SyncServer
 
 /// `sync-bench --server-write [N]`: the reference server's batch write path alone (no HTTP, no client):
@@ -53,5 +55,30 @@ enum DrainProbe {
         await server.stop()
         FileHandle.standardOutput.write(Data(String(format: "drain: %d ops: %.0f ops/s; CPU per op: client %.1f µs, server %.1f µs",
                      count, drained.opsPerSecond, drained.clientCPUPerOp * 1e6, (drained.serverCPUPerOp ?? .nan) * 1e6).utf8 + [10]))
+    }
+}
+
+/// `sync-bench --client-drain [N]`: the client's side of P5 alone. N queued inserts drain to an
+/// `InMemoryBackend` in this process (2 000 ops per batch, as the reference server takes); prints the
+/// CPU time per op, which is the SDK's outbox work (take, encode, acknowledge) plus the in-memory
+/// backend's dictionary writes, without HTTP or a server.
+enum ClientDrainProbe {
+    static func run(count: Int) async throws {
+        let folder = try TempFolder("client-drain")
+        try await SyncBenchmarks.seedOutbox(path: folder.file("client.sqlite"), count: count)
+        let sync = try await SyncLayer(config: SyncConfig(
+            collections: ["bench"], enableAutoSync: false, storage: .file(folder.file("client.sqlite")),
+            customBackend: InMemoryBackend(maxOpsPerBatch: 2_000)))
+        let cpuStart = CPU.seconds
+        let start = ContinuousClock.now
+        let run = Task { try await sync.syncNow() }
+        // Until every op is acknowledged, as P5 times it (the pull that follows is not timed).
+        while sync.metrics.operationsSynced < count { try await Task.sleep(for: .milliseconds(2)) }
+        let seconds = (ContinuousClock.now - start).seconds
+        let cpu = CPU.seconds - cpuStart
+        try await run.value
+        await sync.close()
+        FileHandle.standardOutput.write(Data(String(format: "client drain: %d ops: %.1f µs CPU and %.1f µs wall per op",
+                     count, cpu / Double(count) * 1e6, seconds / Double(count) * 1e6).utf8 + [10]))
     }
 }

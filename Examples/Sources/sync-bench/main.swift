@@ -3,6 +3,7 @@
 //   swift run -c release --package-path Examples sync-bench [--quick] [--json]
 //   sync-bench --server-write [N]   the reference server's batch write path alone, CPU per op
 //   sync-bench --drain-probe [N]    P5's v2 drain alone, for a profiler (prints the pids, waits 2 s)
+//   sync-bench --client-drain [N]   P5's client side alone (to an in-memory backend), CPU per op
 //
 // Internal modes, run by the benchmarks as child processes:
 //   sync-bench --serve DB            the reference server on a free port (ServerProcess)
@@ -17,6 +18,7 @@ let count = arguments.count > 1 ? Int(arguments[1]) ?? 100_000 : 100_000
 let mode: (() async throws -> Void)? = switch arguments.first {
 case "--server-write": { try await ServerWriteProbe.run(count: count) }
 case "--drain-probe": { try await DrainProbe.run(count: count) }
+case "--client-drain": { try await ClientDrainProbe.run(count: count) }
 case "--serve" where arguments.count == 2: { try await ServerProcess.serve(database: arguments[1]) }
 case "--p6-child" where (3...4).contains(arguments.count):
     // P6 measured in a fresh process (see SyncBenchmarks.pullInChildProcess).
