@@ -68,6 +68,9 @@ struct BenchRunner {
         let machine = Self.machineLine()
         if !options.json {
             print("sync-bench — \(options.quick ? "quick" : "full") run")
+            #if DEBUG
+            print("debug build: the figures say the benchmarks run, not how fast; measure with -c release")
+            #endif
             print("machine: \(machine)")
             print("parameters: \(parameters)")
             print("")
