@@ -16,34 +16,39 @@ struct BoundStatement {
         self.statement = statement
     }
 
-    func bind(_ index: Int32, _ value: String?) {
-        guard var text = value else {
-            sqlite3_bind_null(raw, index)
-            return
+    /// Binds text (nil: NULL). Every bind is checked: a failed one would leave the previous op's
+    /// value in place, and the row would be written with it.
+    func bind(_ index: Int32, _ value: String?, in db: Database) throws {
+        guard var text = value else { return try check(sqlite3_bind_null(raw, index), in: db) }
+        let code = text.withUTF8 { bytes in
+            sqlite3_bind_text(raw, index, bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
+                              Int32(bytes.count), sqliteTransient)
         }
-        text.withUTF8 { bytes in
-            _ = sqlite3_bind_text(raw, index, bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
-                                  Int32(bytes.count), sqliteTransient)
-        }
+        try check(code, in: db)
     }
 
-    func bind(_ index: Int32, _ value: Int64) {
-        sqlite3_bind_int64(raw, index, value)
+    func bind(_ index: Int32, _ value: Int64, in db: Database) throws {
+        try check(sqlite3_bind_int64(raw, index, value), in: db)
     }
 
-    func bind(_ index: Int32, _ value: Bool) {
-        sqlite3_bind_int64(raw, index, value ? 1 : 0)
+    func bind(_ index: Int32, _ value: Bool, in db: Database) throws {
+        try check(sqlite3_bind_int64(raw, index, value ? 1 : 0), in: db)
     }
 
     /// Steps the bound statement to its end, then resets it for the next op.
     func run(in db: Database) throws {
         let code = sqlite3_step(raw)
         sqlite3_reset(raw)
-        guard code == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: code),
-                                message: db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) },
-                                sql: statement.sql)
-        }
+        guard code == SQLITE_DONE else { throw error(code, in: db) }
+    }
+
+    private func check(_ code: Int32, in db: Database) throws {
+        guard code == SQLITE_OK else { throw error(code, in: db) }
+    }
+
+    private func error(_ code: Int32, in db: Database) -> DatabaseError {
+        DatabaseError(resultCode: ResultCode(rawValue: code), message: db.sqliteConnection.map { String(cString: sqlite3_errmsg($0)) },
+                      sql: statement.sql)
     }
 }
 
