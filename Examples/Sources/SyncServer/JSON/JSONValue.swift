@@ -96,6 +96,13 @@ extension JSONValue {
         }
     }
 
+    /// Appends `prefix` (the punctuation and quoted key before a member's value, `{"key":` or
+    /// `,"key":`), then `value`: for objects written by hand in key order, without a member array.
+    static func writeMember(_ prefix: StaticString, _ value: JSONValue, into output: inout [UInt8]) {
+        output.append(contentsOf: UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount))
+        value.write(into: &output)
+    }
+
     /// Appends an object whose members are already in key order (canonical when they are sorted).
     static func writeObject(_ members: some Sequence<(key: String, value: JSONValue)>, into output: inout [UInt8]) {
         output.append(UInt8(ascii: "{"))

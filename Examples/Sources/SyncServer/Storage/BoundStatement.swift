@@ -16,27 +16,31 @@ struct BoundStatement {
         self.statement = statement
     }
 
-    /// Binds text (nil: NULL). Every bind is checked: a failed one would leave the previous op's
-    /// value in place, and the row would be written with it.
-    func bind(_ index: Int32, _ value: String?, in db: Database) throws {
-        guard var text = value else { return try check(sqlite3_bind_null(raw, index), in: db) }
-        let code = text.withUTF8 { bytes in
-            sqlite3_bind_text(raw, index, bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
-                              Int32(bytes.count), sqliteTransient)
+    /// A value to bind.
+    enum Value {
+        case text(String?)
+        case int(Int64)
+        case bool(Bool)
+    }
+
+    /// Binds `values` to parameters 1, 2, … and steps the statement to its end, then resets it for the
+    /// next op. Every bind is checked: a failed one would leave the previous op's value bound, and the
+    /// row would be written with it.
+    func run(_ values: [Value], in db: Database) throws {
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let code: Int32 = switch value {
+            case .text(nil): sqlite3_bind_null(raw, index)
+            case .text(var text?):
+                text.withUTF8 { bytes in
+                    sqlite3_bind_text(raw, index, bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) },
+                                      Int32(bytes.count), sqliteTransient)
+                }
+            case .int(let number): sqlite3_bind_int64(raw, index, number)
+            case .bool(let flag): sqlite3_bind_int64(raw, index, flag ? 1 : 0)
+            }
+            try check(code, in: db)
         }
-        try check(code, in: db)
-    }
-
-    func bind(_ index: Int32, _ value: Int64, in db: Database) throws {
-        try check(sqlite3_bind_int64(raw, index, value), in: db)
-    }
-
-    func bind(_ index: Int32, _ value: Bool, in db: Database) throws {
-        try check(sqlite3_bind_int64(raw, index, value ? 1 : 0), in: db)
-    }
-
-    /// Steps the bound statement to its end, then resets it for the next op.
-    func run(in db: Database) throws {
         let code = sqlite3_step(raw)
         sqlite3_reset(raw)
         guard code == SQLITE_DONE else { throw error(code, in: db) }

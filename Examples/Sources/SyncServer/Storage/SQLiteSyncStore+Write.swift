@@ -142,17 +142,11 @@ struct WriteBatch {
                 collection: operation.collection, recordID: operation.recordID, data: data,
                 version: (current?.version ?? 0) + 1, seq: lastSeq, updatedAt: lastUpdatedAt, hlc: operation.hlc,
                 clientID: operation.clientID, opID: operation.opID, createdByLastChange: created)
-            try saveRecord.bind(1, record.collection, in: db)
-            try saveRecord.bind(2, record.recordID, in: db)
-            try saveRecord.bind(3, text, in: db)
-            try saveRecord.bind(4, record.version, in: db)
-            try saveRecord.bind(5, record.seq, in: db)
-            try saveRecord.bind(6, record.updatedAt, in: db)
-            try saveRecord.bind(7, record.hlc, in: db)
-            try saveRecord.bind(8, record.clientID, in: db)
-            try saveRecord.bind(9, record.opID, in: db)
-            try saveRecord.bind(10, record.createdByLastChange, in: db)
-            try saveRecord.run(in: db)
+            try saveRecord.run([
+                .text(record.collection), .text(record.recordID), .text(text), .int(record.version), .int(record.seq),
+                .int(record.updatedAt), .text(record.hlc), .text(record.clientID), .text(record.opID),
+                .bool(record.createdByLastChange),
+            ], in: db)
             records[key] = record
             answer = AppliedWrite(
                 collection: record.collection, recordID: record.recordID, version: record.version, seq: record.seq,
@@ -160,17 +154,10 @@ struct WriteBatch {
         }
         if let opID = deduplicatedID {
             let fingerprint = operation.fingerprint(payloadText: encodedPayload())
-            try recordAppliedOp.bind(1, opID, in: db)
-            try recordAppliedOp.bind(2, operation.clientID, in: db)
-            try recordAppliedOp.bind(3, fingerprint, in: db)
-            try recordAppliedOp.bind(4, answer.collection, in: db)
-            try recordAppliedOp.bind(5, answer.recordID, in: db)
-            try recordAppliedOp.bind(6, answer.version, in: db)
-            try recordAppliedOp.bind(7, answer.seq, in: db)
-            try recordAppliedOp.bind(8, answer.updatedAt, in: db)
-            try recordAppliedOp.bind(9, answer.deleted, in: db)
-            try recordAppliedOp.bind(10, now, in: db)
-            try recordAppliedOp.run(in: db)
+            try recordAppliedOp.run([
+                .text(opID), .text(operation.clientID), .text(fingerprint), .text(answer.collection), .text(answer.recordID),
+                .int(answer.version), .int(answer.seq), .int(answer.updatedAt), .bool(answer.deleted), .int(now),
+            ], in: db)
             appliedOps[opID] = (fingerprint, answer)
         }
         return .applied(answer)

@@ -146,10 +146,7 @@ public final class SQLiteSyncStore: SyncStore {
             let rows = try Row.fetchCursor(statement, arguments: [collection, seq, limit + 1])
             var output: [UInt8] = [UInt8(ascii: "[")]
             var count = 0, lastSeq: Int64?, hasMore = false
-            func member(_ key: String, _ value: JSONValue) {
-                output.append(contentsOf: key.utf8)
-                value.write(into: &output)
-            }
+            func member(_ prefix: StaticString, _ value: JSONValue) { JSONValue.writeMember(prefix, value, into: &output) }
             while let row = try rows.next() {
                 guard count < limit else {
                     hasMore = true
