@@ -40,9 +40,9 @@ enum ServerWriteProbe {
 }
 
 /// `sync-bench --drain-probe [N]`: P5's v2 drain alone, for a profiler. Starts the server process, seeds N
-/// queued inserts, writes "draining <pid> <server pid>" to standard error, waits 2 s (time to attach `perf record -p <pid>`), then drains
-/// them to an in-process server, writes "drained" to standard error once every op is acknowledged (before
-/// the pull that follows) and prints the rate and the process's CPU per op.
+/// queued inserts, writes "draining <pid> <server pid>" to standard error, waits 2 s (time to attach
+/// `perf record -p`), then drains them to that server, writes "drained" to standard error once every op
+/// is acknowledged (before the pull that follows) and prints the rate and each process's CPU per op.
 enum DrainProbe {
     static func run(count: Int) async throws {
         let folder = try TempFolder("drain-probe")
@@ -59,8 +59,8 @@ enum DrainProbe {
 }
 
 /// `sync-bench --client-drain [N]`: the client's side of P5 alone. N queued inserts drain to an
-/// `InMemoryBackend` in this process (2 000 ops per batch, as the reference server takes); prints the
-/// CPU time per op, which is the SDK's outbox work (take, encode, acknowledge) plus the in-memory
+/// `InMemoryBackend` in this process (2 000 ops per batch, as the reference server takes), timed as P5
+/// times a drain; prints the CPU time per op, which is the SDK's outbox work (take, encode, acknowledge) plus the in-memory
 /// backend's dictionary writes, without HTTP or a server.
 enum ClientDrainProbe {
     static func run(count: Int) async throws {
@@ -69,16 +69,8 @@ enum ClientDrainProbe {
         let sync = try await SyncLayer(config: SyncConfig(
             collections: ["bench"], enableAutoSync: false, storage: .file(folder.file("client.sqlite")),
             customBackend: InMemoryBackend(maxOpsPerBatch: 2_000)))
-        let cpuStart = CPU.seconds
-        let start = ContinuousClock.now
-        let run = Task { try await sync.syncNow() }
-        // Until every op is acknowledged, as P5 times it (the pull that follows is not timed).
-        while sync.metrics.operationsSynced < count { try await Task.sleep(for: .milliseconds(2)) }
-        let seconds = (ContinuousClock.now - start).seconds
-        let cpu = CPU.seconds - cpuStart
-        try await run.value
-        await sync.close()
-        FileHandle.standardOutput.write(Data(String(format: "client drain: %d ops: %.1f µs CPU and %.1f µs wall per op",
-                     count, cpu / Double(count) * 1e6, seconds / Double(count) * 1e6).utf8 + [10]))
+        let drained = try await SyncBenchmarks.measureDrain(of: sync, count: count, label: "client drain", server: nil)
+        FileHandle.standardOutput.write(Data(String(format: "client drain: %d ops: %.0f ops/s, %.1f µs CPU per op",
+                     count, drained.opsPerSecond, drained.clientCPUPerOp * 1e6).utf8 + [10]))
     }
 }

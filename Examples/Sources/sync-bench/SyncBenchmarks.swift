@@ -49,8 +49,16 @@ struct SyncBenchmarks {
     static func drain(server: ServerProcess, path: String, count: Int, version: RESTBackend.ProtocolVersion,
                       transport: (any HTTPTransport)? = nil, whenDrained: () -> Void = {}) async throws -> Drain {
         let sync = try await client(baseURL: server.baseURL, path: path, version: version, transport: transport)
+        return try await measureDrain(of: sync, count: count, label: "drain (\(version))", server: server, whenDrained: whenDrained)
+    }
+
+    /// Runs `syncNow()` on a client with `count` queued ops, times it until every op is acknowledged,
+    /// checks the outbox is empty with nothing rejected or parked, and closes the client. `server`: the
+    /// server process whose CPU time to take over the same span, if any.
+    static func measureDrain(of sync: SyncLayer, count: Int, label: String, server: ServerProcess?,
+                             whenDrained: () -> Void = {}) async throws -> Drain {
         let start = ContinuousClock.now
-        let cpuStart = CPU.seconds, serverCPUStart = server.cpuSeconds
+        let cpuStart = CPU.seconds, serverCPUStart = server?.cpuSeconds
         let run = Task { try await sync.syncNow() }
         // The in-memory metrics, polled every 10 ms: acknowledgements are counted after their transaction
         // commits, and reading them takes no store lock (counting the pending rows held it for a few ms).
@@ -58,17 +66,17 @@ struct SyncBenchmarks {
         while sync.metrics.operationsSynced < count {
             try await Task.sleep(for: .milliseconds(10))
             polls += 1
-            if polls > 60_000 { throw BenchFailure("drain (\(version)) did not finish in 10 minutes") }
+            if polls > 60_000 { throw BenchFailure("\(label) did not finish in 10 minutes") }
         }
         let seconds = (ContinuousClock.now - start).seconds
         let cpu = CPU.seconds - cpuStart
-        let serverCPU = server.cpuSeconds.flatMap { end in serverCPUStart.map { end - $0 } }
+        let serverCPU = server?.cpuSeconds.flatMap { end in serverCPUStart.map { end - $0 } }
         whenDrained()
         try await run.value
-        guard try await sync.pendingOperationCount() == 0 else { throw BenchFailure("drain (\(version)): ops left queued") }
+        guard try await sync.pendingOperationCount() == 0 else { throw BenchFailure("\(label): ops left queued") }
         let counts = try await sync.outboxCounts()
         await sync.close()
-        guard counts.rejected == 0, counts.failed == 0 else { throw BenchFailure("drain (\(version)): \(counts)") }
+        guard counts.rejected == 0, counts.failed == 0 else { throw BenchFailure("\(label): \(counts)") }
         return Drain(opsPerSecond: Double(count) / seconds, clientCPUPerOp: cpu / Double(count),
                      serverCPUPerOp: serverCPU.map { $0 / Double(count) })
     }
